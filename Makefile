@@ -1,0 +1,40 @@
+# eqlab — the README's two commands are `make run` and `make test`.
+CARGO ?= cargo
+EQLAB := target/debug/eqlab
+PIPELINE ?= pipelines/demo.yaml
+
+.PHONY: build run test lint fmt fuzz bench-engine stage-versions clean
+
+build:
+	$(CARGO) build --bins
+
+## Run the default pipeline on the shipped data (reruns only what changed).
+run: build
+	$(EQLAB) run $(PIPELINE)
+
+## All tests (unit + integration, driving the real binary).
+test:
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Fuzz the pipeline parser for a bounded time (needs the nightly toolchain; installs cargo-fuzz).
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+
+## 50-stage no-op rerun: eqlab vs `dvc repro` side by side, and blake3 throughput.
+bench-engine: build
+	bash benches/engine.sh
+
+## Refresh tests/stage_versions.txt after bumping a stage's version.
+stage-versions:
+	EQLAB_UPDATE_STAGE_VERSIONS=1 $(CARGO) test --test stage_versions
+
+clean:
+	rm -rf artifacts

@@ -1,0 +1,289 @@
+//! The local executor: walks the DAG, reuses stored results, runs the stages that must run
+//! (in parallel, up to `-j`), stores their outputs and records, and reports progress.
+//!
+//! Guarantees: a record is written only after all its objects, and only for a stage that
+//! finished; a failing stage stops only its dependents; Ctrl-C stops scheduling, lets running
+//! stages notice the cancellation, and leaves nothing partial visible. The finance lives in
+//! `stages`, the disk layout in `store`.
+
+pub mod plan;
+pub mod prepare;
+pub mod ui;
+
+use crate::graph::Dag;
+use crate::spec::Pipeline;
+use crate::stage::{Cancelled, Inputs, Outputs, Stage, StageCtx, Upstream};
+use crate::stages::Registry;
+use crate::store::record::{host_name, now_rfc3339};
+use crate::store::{FileRef, Record, RunLog, RunStage, Store};
+use crate::table::{TableBuilder, first_nonfinite};
+use anyhow::{Context, Result, anyhow, bail};
+use prepare::{Lookup, lookup, prepare};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Maximum number of stages running at once (0 = number of cores).
+    pub jobs: usize,
+    /// Run only these stages (and what they need).
+    pub only: Vec<String>,
+    /// Recompute these stages even if a result is stored.
+    pub force: Vec<String>,
+    /// Draw progress bars (only on a terminal).
+    pub progress: bool,
+}
+
+/// Stage status values used in run logs and summaries.
+pub mod status {
+    /// Reused from the store.
+    pub const CACHED: &str = "cached";
+    /// Computed in this run.
+    pub const RAN: &str = "ran";
+    /// Returned an error.
+    pub const FAILED: &str = "failed";
+    /// Not run because an upstream stage failed or was interrupted.
+    pub const SKIPPED: &str = "skipped";
+    /// Stopped by Ctrl-C.
+    pub const INTERRUPTED: &str = "interrupted";
+}
+
+/// Checks `--only` / `--force` names and returns the stages to consider, in topological order.
+pub fn selection(p: &Pipeline, dag: &Dag, only: &[String], force: &[String]) -> Result<Vec<String>> {
+    for n in only.iter().chain(force) {
+        if p.stage(n).is_none() {
+            let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+            bail!("no stage '{n}' in {}{}", p.file.display(), crate::spec::errors::suggest(n, names));
+        }
+    }
+    let order = dag.order();
+    if only.is_empty() {
+        return Ok(order);
+    }
+    let keep = dag.with_ancestors(only);
+    Ok(order.into_iter().filter(|s| keep.contains(s)).collect())
+}
+
+enum Msg {
+    Done(String, Result<Record>, f64),
+}
+
+/// Runs a pipeline; returns the run log (also saved in the store).
+pub fn run(p: &Pipeline, registry: &Registry, store: &Store, opts: &RunOptions, cancel: Arc<AtomicBool>) -> Result<RunLog> {
+    let _shared = store.store_lock(false)?;
+    let dag = Dag::new(p);
+    let order = selection(p, &dag, &opts.only, &opts.force)?;
+    let jobs = if opts.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.jobs };
+    let ui = ui::Ui::new(opts.progress, order.len());
+    let started = now_rfc3339();
+    let t0 = Instant::now();
+
+    let mut done: BTreeMap<String, Record> = BTreeMap::new();
+    let mut outcome: BTreeMap<String, RunStage> = BTreeMap::new();
+    let mut running: BTreeSet<String> = BTreeSet::new();
+    let mut finished_order: Vec<String> = Vec::new();
+    let (tx, rx) = mpsc::channel::<Msg>();
+
+    std::thread::scope(|scope| -> Result<()> {
+        loop {
+            let cancelled = cancel.load(std::sync::atomic::Ordering::Relaxed);
+            // Schedule every stage whose needs are all satisfied.
+            for name in &order {
+                if outcome.contains_key(name) || running.contains(name) {
+                    continue;
+                }
+                let decl = p.stage(name).ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
+                let stage = registry.get(&decl.kind).ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
+                let blocked = decl.needs.iter().find(|n| outcome.get(*n).is_some_and(|o| o.status != status::CACHED && o.status != status::RAN));
+                if let Some(b) = blocked {
+                    let o = RunStage { stage: name.clone(), kind: decl.kind.clone(), status: status::SKIPPED.into(), key: None, seconds: 0.0, error: Some(format!("upstream stage '{b}' did not finish")) };
+                    ui.finished(&o);
+                    outcome.insert(name.clone(), o);
+                    finished_order.push(name.clone());
+                    continue;
+                }
+                if !decl.needs.iter().all(|n| done.contains_key(n)) || cancelled || running.len() >= jobs {
+                    continue;
+                }
+                let prep = match prepare(p, decl, stage, &done) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let o = RunStage { stage: name.clone(), kind: decl.kind.clone(), status: status::FAILED.into(), key: None, seconds: 0.0, error: Some(format!("{e:#}")) };
+                        ui.finished(&o);
+                        outcome.insert(name.clone(), o);
+                        finished_order.push(name.clone());
+                        continue;
+                    }
+                };
+                if !opts.force.contains(name) {
+                    match lookup(store, &prep.hash)? {
+                        Lookup::Hit(r) => {
+                            let o = RunStage { stage: name.clone(), kind: decl.kind.clone(), status: status::CACHED.into(), key: Some(prep.hash.clone()), seconds: 0.0, error: None };
+                            ui.finished(&o);
+                            outcome.insert(name.clone(), o);
+                            finished_order.push(name.clone());
+                            done.insert(name.clone(), *r);
+                            continue;
+                        }
+                        Lookup::Damaged(why) => ui.warn(&format!("stored result of stage '{name}' is damaged: {why}; recomputing")),
+                        Lookup::Miss => {}
+                    }
+                }
+                running.insert(name.clone());
+                let upstream: Vec<(String, Record)> = decl.needs.iter().filter_map(|n| done.get(n).map(|r| (n.clone(), r.clone()))).collect();
+                let tx = tx.clone();
+                let cancel = cancel.clone();
+                let bar = ui.start(name, &decl.kind);
+                let name = name.clone();
+                let force = opts.force.contains(&name);
+                scope.spawn(move || {
+                    let t = Instant::now();
+                    let ctx = StageCtx::new(prep.key.seed, bar, store.root().join("tmp"), cancel);
+                    let res = compute(p, &name, stage, store, &prep, &upstream, &ctx, force);
+                    let _ = tx.send(Msg::Done(name, res, t.elapsed().as_secs_f64()));
+                });
+            }
+            if running.is_empty() {
+                break;
+            }
+            let Ok(Msg::Done(name, res, secs)) = rx.recv() else { break };
+            running.remove(&name);
+            let kind = p.stage(&name).map(|d| d.kind.clone()).unwrap_or_default();
+            let o = match res {
+                Ok(r) => {
+                    let o = RunStage { stage: name.clone(), kind, status: status::RAN.into(), key: Some(r.key.clone()), seconds: secs, error: None };
+                    done.insert(name.clone(), r);
+                    o
+                }
+                Err(e) if e.downcast_ref::<Cancelled>().is_some() => RunStage { stage: name.clone(), kind, status: status::INTERRUPTED.into(), key: None, seconds: secs, error: Some("interrupted by Ctrl-C".into()) },
+                Err(e) => RunStage { stage: name.clone(), kind, status: status::FAILED.into(), key: None, seconds: secs, error: Some(format!("{e:#}")) },
+            };
+            ui.finished(&o);
+            outcome.insert(name.clone(), o);
+            finished_order.push(name);
+        }
+        Ok(())
+    })?;
+
+    // Stages never started because of Ctrl-C.
+    for name in &order {
+        if !outcome.contains_key(name) {
+            let kind = p.stage(name).map(|d| d.kind.clone()).unwrap_or_default();
+            outcome.insert(name.clone(), RunStage { stage: name.clone(), kind, status: status::INTERRUPTED.into(), key: None, seconds: 0.0, error: Some("not started: interrupted".into()) });
+            finished_order.push(name.clone());
+        }
+    }
+    let log = RunLog {
+        pipeline: p.name.clone(),
+        file: p.file.display().to_string(),
+        file_hash: p.file_hash.clone(),
+        started,
+        seconds: t0.elapsed().as_secs_f64(),
+        eqlab_version: env!("CARGO_PKG_VERSION").into(),
+        host: host_name(),
+        stages: finished_order.iter().filter_map(|n| outcome.remove(n)).collect(),
+    };
+    store.put_run(&log)?;
+    ui.clear();
+    Ok(log)
+}
+
+/// Computes one stage and stores it (under the per-key lock, so concurrent runs share work).
+#[allow(clippy::too_many_arguments)]
+fn compute(
+    p: &Pipeline,
+    name: &str,
+    stage: &dyn Stage,
+    store: &Store,
+    prep: &prepare::Prepared,
+    upstream: &[(String, Record)],
+    ctx: &StageCtx,
+    force: bool,
+) -> Result<Record> {
+    let (_lock, waited) = store.lock_key(&prep.hash)?;
+    if waited && !force {
+        // Another process computed it while we waited.
+        if let Lookup::Hit(r) = lookup(store, &prep.hash)? {
+            return Ok(*r);
+        }
+    }
+    let inputs = load_inputs(p, store, upstream)?;
+    let started = now_rfc3339();
+    let t = Instant::now();
+    let mut out = stage
+        .run(ctx, &prep.params, &inputs)
+        .with_context(|| format!("stage '{name}' ({})", stage.kind()))?;
+    check_finite(name, stage, &out)?;
+    if !out.scalars.is_empty() && !out.tables.contains_key("metrics") {
+        let (names, values): (Vec<String>, Vec<f64>) = out.scalars.iter().map(|(k, v)| (k.clone(), *v)).unzip();
+        out.tables.insert("metrics".into(), TableBuilder::new().str("name", &names).f64("value", values).build()?);
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    let mut tables = BTreeMap::new();
+    for (k, table) in &out.tables {
+        tables.insert(k.clone(), store.put_table(table).with_context(|| format!("storing table '{k}' of stage '{name}'"))?);
+    }
+    let mut files = BTreeMap::new();
+    for (k, f) in &out.files {
+        let object = store.put_file(&f.bytes, &f.ext)?;
+        files.insert(k.clone(), FileRef { object, ext: f.ext.clone(), bytes: f.bytes.len() as u64 });
+    }
+    let record = Record {
+        key: prep.hash.clone(),
+        components: prep.key.clone(),
+        pipeline: p.name.clone(),
+        stage: name.to_owned(),
+        tables,
+        files,
+        scalars: out.scalars,
+        started,
+        finished: now_rfc3339(),
+        elapsed_s: elapsed,
+        eqlab_version: env!("CARGO_PKG_VERSION").into(),
+        host: host_name(),
+    };
+    store.put_record(&record)?;
+    Ok(record)
+}
+
+/// Fails when an output holds NaN or ±inf where the stage does not allow it.
+fn check_finite(name: &str, stage: &dyn Stage, out: &Outputs) -> Result<()> {
+    for (t, table) in &out.tables {
+        if let Some((col, row)) = first_nonfinite(table) {
+            if !stage.allows_nonfinite(t, &col) {
+                bail!("stage '{name}' produced a non-finite value in column '{col}' of table '{t}' (row {row})");
+            }
+        }
+    }
+    for (k, v) in &out.scalars {
+        if !v.is_finite() && !stage.allows_nonfinite("scalars", k) {
+            bail!("stage '{name}' produced a non-finite scalar '{k}' = {v}");
+        }
+    }
+    Ok(())
+}
+
+/// Loads (and verifies) the outputs of upstream stages.
+pub fn load_inputs(p: &Pipeline, store: &Store, upstream: &[(String, Record)]) -> Result<Inputs> {
+    let mut inputs = Inputs::default();
+    for (n, r) in upstream {
+        let mut outputs = Outputs::new();
+        for (k, t) in &r.tables {
+            if k == "metrics" {
+                continue;
+            }
+            outputs.tables.insert(k.clone(), store.get_table(&t.object).with_context(|| format!("output '{k}' of stage '{n}'"))?);
+        }
+        for (k, f) in &r.files {
+            outputs = outputs.file(k, &f.ext, store.get_file(&f.object, &f.ext)?);
+        }
+        outputs.scalars = r.scalars.clone();
+        let kind = p.stage(n).map_or(r.components.kind.clone(), |d| d.kind.clone());
+        inputs.upstream.push((n.clone(), Upstream { kind, params: r.components.params.clone(), outputs }));
+    }
+    Ok(inputs)
+}

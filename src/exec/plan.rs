@@ -1,0 +1,111 @@
+//! Dry runs: what a run would do and why, without computing anything. Backs `eqlab plan`,
+//! `eqlab explain` and `eqlab show`.
+
+use super::prepare::{Lookup, Prepared, lookup, nearest, prepare};
+use crate::graph::Dag;
+use crate::key::{KeyDiff, diff};
+use crate::spec::Pipeline;
+use crate::stages::Registry;
+use crate::store::{Record, Store};
+use anyhow::{Result, anyhow};
+use std::collections::BTreeMap;
+
+/// What would happen to one stage.
+pub enum Planned {
+    /// A stored result exists for the current key.
+    Cached(Prepared, Box<Record>),
+    /// It would run: no (intact) result for the current key.
+    Run {
+        /// The current key.
+        prep: Prepared,
+        /// The closest stored key of this stage, and how it differs.
+        nearest: Option<(Box<Record>, Vec<KeyDiff>)>,
+        /// Set when a stored record exists but is damaged.
+        damaged: Option<String>,
+    },
+    /// Its key depends on outputs of upstream stages that would run first.
+    Pending(Vec<String>),
+    /// Its parameters or input files are invalid.
+    Error(String),
+}
+
+/// Plans every stage of the pipeline, in topological order.
+pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(String, Planned)>> {
+    let dag = Dag::new(p);
+    let records = store.records()?;
+    let mut done: BTreeMap<String, Record> = BTreeMap::new();
+    let mut out = Vec::new();
+    for name in dag.order() {
+        let decl = p.stage(&name).ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
+        let stage = registry.get(&decl.kind).ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
+        let waiting: Vec<String> = decl.needs.iter().filter(|n| !done.contains_key(*n)).cloned().collect();
+        if !waiting.is_empty() {
+            out.push((name, Planned::Pending(waiting)));
+            continue;
+        }
+        let prep = match prepare(p, decl, stage, &done) {
+            Ok(x) => x,
+            Err(e) => {
+                out.push((name, Planned::Error(format!("{e:#}"))));
+                continue;
+            }
+        };
+        let planned = match lookup(store, &prep.hash)? {
+            Lookup::Hit(r) => {
+                done.insert(name.clone(), (*r).clone());
+                Planned::Cached(prep, r)
+            }
+            other => {
+                let damaged = match other {
+                    Lookup::Damaged(why) => Some(why),
+                    _ => None,
+                };
+                let nearest = nearest(&records, &name, &prep.key).map(|r| (Box::new(r.clone()), diff(&r.components, &prep.key)));
+                Planned::Run { prep, nearest, damaged }
+            }
+        };
+        out.push((name, planned));
+    }
+    Ok(out)
+}
+
+/// One line per differing key leaf, e.g. `params.q: 1.5 → 2.0`.
+pub fn describe_diff(d: &[KeyDiff]) -> Vec<String> {
+    d.iter()
+        .map(|x| {
+            let what = match x.path.split('.').next().unwrap_or("") {
+                "params" => "parameter",
+                "inputs" => "input",
+                "files" => "input file",
+                "version" => "stage version",
+                "seed" => "seed",
+                "kind" => "kind",
+                _ => "component",
+            };
+            format!(
+                "{what} {}: {} → {}",
+                x.path,
+                x.stored.as_deref().unwrap_or("(absent)"),
+                x.current.as_deref().unwrap_or("(absent)")
+            )
+        })
+        .collect()
+}
+
+/// A one-line reason for `eqlab plan`.
+pub fn reason(pl: &Planned) -> (String, String) {
+    match pl {
+        Planned::Cached(_, r) => ("cached".into(), format!("stored {} ({:.2}s to compute)", r.finished, r.elapsed_s)),
+        Planned::Run { nearest, damaged, .. } => {
+            if let Some(d) = damaged {
+                return ("run".into(), format!("stored result damaged: {d}"));
+            }
+            match nearest {
+                None => ("run".into(), "never computed".into()),
+                Some((_, d)) => ("run".into(), format!("changed since last computed: {}", describe_diff(d).join("; "))),
+            }
+        }
+        Planned::Pending(up) => ("pending".into(), format!("runs if the outputs of {} change", up.join(", "))),
+        Planned::Error(e) => ("error".into(), e.clone()),
+    }
+}

@@ -1,0 +1,14 @@
+//! eqlab: declarative, content-hashed experiment pipelines for asset pricing with transaction
+//! costs.
+//!
+//! The engine (`spec`, `graph`, `key`, `store`, `exec`) knows nothing about finance; the
+//! mathematics (`finance`) knows nothing about the engine; `stages` adapts one to the other.
+
+pub mod exec;
+pub mod graph;
+pub mod key;
+pub mod spec;
+pub mod stage;
+pub mod stages;
+pub mod store;
+pub mod table;

@@ -1,0 +1,95 @@
+//! Helpers for integration tests: a temporary project (store + pipeline files) and a runner
+//! for the real `eqlab` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary directory with its own store.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        Project { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("artifacts")
+    }
+
+    /// Writes a pipeline file and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("write pipeline");
+        p
+    }
+
+    /// The eqlab command with this project's store.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_eqlab"));
+        c.arg("--store").arg(self.store()).args(args).current_dir(self.dir.path());
+        c
+    }
+
+    /// Runs eqlab to completion.
+    pub fn eqlab(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run eqlab")
+    }
+
+    /// Runs eqlab, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.eqlab(args);
+        assert!(o.status.success(), "eqlab {args:?} failed:\n{}\n{}", text(&o.stdout), text(&o.stderr));
+        text(&o.stdout)
+    }
+
+    /// Run logs, oldest first.
+    pub fn runs(&self) -> Vec<serde_json::Value> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.store().join("runs"))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        paths.sort();
+        paths.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+    }
+
+    /// Stage name → status in the latest run.
+    pub fn last_run(&self) -> std::collections::BTreeMap<String, String> {
+        let runs = self.runs();
+        let last = runs.last().expect("a run log");
+        last["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["stage"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    /// Names of the stages that ran in the latest run.
+    pub fn ran(&self) -> Vec<String> {
+        self.last_run().into_iter().filter(|(_, s)| s == "ran").map(|(n, _)| n).collect()
+    }
+
+    /// Every record in the store, parsed.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.store().join("records"))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        paths.sort();
+        paths.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The repository root (for shipped pipelines and data).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
