@@ -1,7 +1,8 @@
 # eqlab — the README's two commands are `make run` and `make test`.
 CARGO ?= cargo
 EQLAB := target/debug/eqlab
-PIPELINE ?= pipelines/demo.yaml
+# The default paper pipelines (published inputs, then the same chain on the S&P 500 data).
+PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml
 
 .PHONY: build run test lint fmt fuzz bench-engine stage-versions clean
 
@@ -10,7 +11,7 @@ build:
 
 ## Run the default pipeline on the shipped data (reruns only what changed).
 run: build
-	$(EQLAB) run $(PIPELINE)
+	@set -e; for p in $(PIPELINES); do echo "== $$p"; $(EQLAB) run $$p; done
 
 ## All tests (unit + integration, driving the real binary).
 test:

@@ -122,9 +122,13 @@ pub fn find_cycle(p: &Pipeline) -> Result<(), Vec<String>> {
             .find(|n| petgraph::algo::has_path_connecting(&dag.graph, *n, start, None));
         let Some(next) = next else { break };
         if let Some(pos) = path.iter().position(|x| *x == next) {
-            let mut cycle: Vec<String> = path[pos..].iter().map(|n| dag.graph[*n].clone()).collect();
-            cycle.push(dag.graph[next].clone());
-            return Err(cycle);
+            // Start the cycle at the stage declared first in the file.
+            let mut cycle: Vec<NodeIndex> = path[pos..].to_vec();
+            let first = (0..cycle.len()).min_by_key(|i| cycle[*i].index()).unwrap_or(0);
+            cycle.rotate_left(first);
+            let mut names: Vec<String> = cycle.iter().map(|n| dag.graph[*n].clone()).collect();
+            names.push(names[0].clone());
+            return Err(names);
         }
         path.push(next);
         cur = next;

@@ -5,6 +5,7 @@
 //! mathematics (`finance`) knows nothing about the engine; `stages` adapts one to the other.
 
 pub mod exec;
+pub mod finance;
 pub mod graph;
 pub mod key;
 pub mod spec;

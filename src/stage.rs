@@ -323,21 +323,30 @@ impl Inputs {
         }
     }
 
-    /// The only scalar called `name` among all upstream outputs.
+    /// The scalar called `name` among all upstream outputs (several upstream stages may pass the
+    /// same value on; different values are an error).
     pub fn scalar(&self, name: &str) -> Result<f64> {
-        let found: Vec<f64> = self
+        let found: Vec<(&str, f64)> = self
             .upstream
             .iter()
-            .filter_map(|(_, u)| u.outputs.scalars.get(name).copied())
+            .filter_map(|(s, u)| u.outputs.scalars.get(name).map(|v| (s.as_str(), *v)))
             .collect();
         match found.as_slice() {
-            [v] => Ok(*v),
             [] => bail!(
                 "no upstream stage produced a scalar '{name}' (available: {})",
                 self.available(|u| u.outputs.scalars.keys().cloned().collect())
             ),
-            _ => bail!("several upstream stages produced a scalar '{name}'"),
+            [(_, v), rest @ ..] if rest.iter().all(|(_, w)| w.to_bits() == v.to_bits()) => Ok(*v),
+            many => bail!(
+                "upstream stages disagree on the scalar '{name}': {}",
+                many.iter().map(|(s, v)| format!("{s} = {v}")).collect::<Vec<_>>().join(", ")
+            ),
         }
+    }
+
+    /// Whether any upstream stage produced a scalar `name`.
+    pub fn has_scalar(&self, name: &str) -> bool {
+        self.upstream.iter().any(|(_, u)| u.outputs.scalars.contains_key(name))
     }
 
     /// The outputs of upstream stage `stage`.

@@ -105,9 +105,10 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     let mut scored: Vec<(usize, &str)> = all.iter().map(|c| (levenshtein(word, c), *c)).collect();
     scored.sort();
     let limit = (word.chars().count() / 3).max(2);
+    let best = scored.first().map_or(0, |(d, _)| *d);
     let close: Vec<String> = scored
         .iter()
-        .filter(|(d, _)| *d <= limit)
+        .filter(|(d, _)| *d <= limit && *d == best)
         .take(3)
         .map(|(_, c)| format!("`{c}`"))
         .collect();

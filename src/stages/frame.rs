@@ -3,6 +3,7 @@
 
 use crate::table::Table;
 use anyhow::{Context, Result};
+use arrow::record_batch::RecordBatchReader;
 use polars::prelude::{DataFrame, ParquetReader, ParquetWriter, SerReader};
 use std::io::Cursor;
 

@@ -41,7 +41,7 @@ impl Stage for LoadTable {
         &["src/stages/load_table.rs", "src/stages/frame.rs"]
     }
     fn check(&self, p: &Params) -> std::result::Result<(), ParamError> {
-        let e = |name: &str| move |err: anyhow::Error| ParamError::new(name, err.to_string());
+        let e = |name: &'static str| move |err: anyhow::Error| ParamError::new(name, err.to_string());
         let format = p.str("format").map_err(e("format"))?;
         if !["auto", "csv", "parquet"].contains(&format) {
             return Err(ParamError::new("format", format!("must be auto, csv or parquet, got '{format}'")));
@@ -86,8 +86,8 @@ impl Stage for LoadTable {
         if let Some(map) = p.get("rename")?.as_object() {
             for (old, new) in map {
                 let new = new.as_str().ok_or_else(|| anyhow!("rename: the new name of '{old}' must be a string"))?;
-                df.rename(old, new.into())
-                    .map_err(|_| anyhow!("rename: no column '{old}' (columns: {})", df.get_column_names().iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))?;
+                let names = df.get_column_names().iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+                df.rename(old, new.into()).map_err(|_| anyhow!("rename: no column '{old}' (columns: {names})"))?;
             }
         }
         if let Some(date_col) = p.opt_str("date_column")? {
@@ -133,7 +133,7 @@ fn read(path: &Path, format: &str) -> Result<DataFrame> {
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
             .and_then(|r| r.finish())
     };
-    df.with_context(|| format!("cannot read {} as {}", path.display(), if parquet { "Parquet" } else { "CSV" }))
+    anyhow::Context::with_context(df, || format!("cannot read {} as {}", path.display(), if parquet { "Parquet" } else { "CSV" }))
 }
 
 /// Parses column `name` as dates, with `format` or the first of [`DATE_FORMATS`] that fits.
@@ -175,8 +175,8 @@ fn parse_dates(df: DataFrame, name: &str, format: Option<&str>) -> Result<DataFr
 fn date_range(df: &DataFrame, name: &str) -> Result<String> {
     let s = df.column(name)?.as_materialized_series().cast(&DataType::String)?;
     let ca = s.str()?;
-    let first = ca.into_iter().flatten().next().unwrap_or("?").to_owned();
-    let last = ca.into_iter().flatten().last().unwrap_or("?").to_owned();
+    let first = ca.iter().flatten().next().unwrap_or("?").to_owned();
+    let last = ca.iter().flatten().last().unwrap_or("?").to_owned();
     Ok(format!("{first} .. {last}"))
 }
 

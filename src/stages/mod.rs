@@ -1,15 +1,25 @@
 //! Stage kinds: one file per kind, each a thin adapter from parameters and upstream tables to
 //! the science code in `finance` (or to polars for the data stages). The [`Registry`] maps
-//! kind names used in pipeline files to implementations.
+//! kind names used in pipeline files to implementations; the helpers below are shared by the
+//! GMS stages.
 
+pub mod calibration;
+pub mod compare;
+pub mod cost_ode;
 pub mod describe;
 #[cfg(feature = "data")]
 pub mod frame;
 pub mod generate;
 #[cfg(feature = "data")]
 pub mod load_table;
+pub mod market_data;
+pub mod paper_inputs;
+pub mod simulate;
+pub mod turnover;
 
-use crate::stage::Stage;
+use crate::finance::calibration::Frictionless;
+use crate::stage::{Inputs, Params, Stage};
+use anyhow::Result;
 use std::collections::BTreeMap;
 
 /// Kind name → stage implementation.
@@ -21,7 +31,17 @@ impl Registry {
     /// All built-in stage kinds.
     pub fn builtin() -> Registry {
         #[allow(unused_mut)]
-        let mut all: Vec<Box<dyn Stage>> = vec![Box::new(generate::Generate), Box::new(describe::Describe)];
+        let mut all: Vec<Box<dyn Stage>> = vec![
+            Box::new(generate::Generate),
+            Box::new(describe::Describe),
+            Box::new(paper_inputs::PaperInputs),
+            Box::new(market_data::MarketData),
+            Box::new(calibration::Calibration),
+            Box::new(cost_ode::CostOde),
+            Box::new(turnover::TurnoverMatching),
+            Box::new(simulate::Simulate),
+            Box::new(compare::Compare),
+        ];
         #[cfg(feature = "data")]
         all.push(Box::new(load_table::LoadTable));
         Registry {
@@ -43,4 +63,35 @@ impl Registry {
     pub fn all(&self) -> impl Iterator<Item = &dyn Stage> {
         self.stages.values().map(|b| b.as_ref())
     }
+}
+
+/// Parameter `name` if set, else the upstream scalar of the same name.
+pub fn param_or_upstream(p: &Params, inputs: &Inputs, name: &str) -> Result<f64> {
+    match p.opt_f64(name)? {
+        Some(v) => Ok(v),
+        None => inputs
+            .scalar(name)
+            .map_err(|e| anyhow::anyhow!("`{name}` is neither set nor available upstream: {e}")),
+    }
+}
+
+/// The frictionless economy calibrated by an upstream `frictionless_calibration` stage.
+pub fn frictionless(inputs: &Inputs) -> Result<Frictionless> {
+    let get = |n: &str| {
+        inputs
+            .scalar(n)
+            .map_err(|e| anyhow::anyhow!("needs a `frictionless_calibration` stage upstream: {e}"))
+    };
+    Ok(Frictionless::from_gamma_bar(
+        get("sigma")?,
+        get("shares_outstanding")?,
+        get("gamma_bar")?,
+        get("kappa")?,
+    )?)
+}
+
+/// Label of the power-cost model with elasticity `q` (`q=1.5`): its row in tables and the
+/// prefix of its scalars.
+pub fn power_label(q: f64) -> String {
+    format!("q={q}")
 }

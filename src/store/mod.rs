@@ -20,6 +20,7 @@ pub mod record;
 use crate::table::{Table, logical_hash};
 use anyhow::{Context, Result, anyhow, bail};
 use arrow::compute::concat_batches;
+use arrow::record_batch::RecordBatchReader;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
