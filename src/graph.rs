@@ -36,10 +36,18 @@ impl Dag {
         let mut indeg: HashMap<NodeIndex, usize> = self
             .graph
             .node_indices()
-            .map(|n| (n, self.graph.neighbors_directed(n, petgraph::Incoming).count()))
+            .map(|n| {
+                (
+                    n,
+                    self.graph.neighbors_directed(n, petgraph::Incoming).count(),
+                )
+            })
             .collect();
-        let mut ready: BTreeSet<NodeIndex> =
-            indeg.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+        let mut ready: BTreeSet<NodeIndex> = indeg
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| *n)
+            .collect();
         let mut out = Vec::new();
         while let Some(n) = ready.pop_first() {
             out.push(self.graph[n].clone());
@@ -67,7 +75,10 @@ impl Dag {
 
     fn closure(&self, names: &[String], dir: petgraph::Direction) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
-        let mut stack: Vec<NodeIndex> = names.iter().filter_map(|n| self.index.get(n).copied()).collect();
+        let mut stack: Vec<NodeIndex> = names
+            .iter()
+            .filter_map(|n| self.index.get(n).copied())
+            .collect();
         while let Some(n) = stack.pop() {
             if seen.insert(self.graph[n].clone()) {
                 stack.extend(self.graph.neighbors_directed(n, dir));
@@ -78,13 +89,22 @@ impl Dag {
 
     /// Graphviz DOT text.
     pub fn to_dot(&self, p: &Pipeline) -> String {
-        let mut s = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", p.name);
+        let mut s = format!(
+            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+            p.name
+        );
         for st in &p.stages {
-            s.push_str(&format!("  \"{}\" [label=\"{}\\n({})\"];\n", st.name, st.name, st.kind));
+            s.push_str(&format!(
+                "  \"{}\" [label=\"{}\\n({})\"];\n",
+                st.name, st.name, st.kind
+            ));
         }
         for e in self.graph.edge_indices() {
             if let Some((a, b)) = self.graph.edge_endpoints(e) {
-                s.push_str(&format!("  \"{}\" -> \"{}\";\n", self.graph[a], self.graph[b]));
+                s.push_str(&format!(
+                    "  \"{}\" -> \"{}\";\n",
+                    self.graph[a], self.graph[b]
+                ));
             }
         }
         s.push_str("}\n");
@@ -96,11 +116,20 @@ impl Dag {
         let id = |n: &str| n.replace(|c: char| !c.is_alphanumeric(), "_");
         let mut s = String::from("flowchart LR\n");
         for st in &p.stages {
-            s.push_str(&format!("  {}[\"{}<br/>({})\"]\n", id(&st.name), st.name, st.kind));
+            s.push_str(&format!(
+                "  {}[\"{}<br/>({})\"]\n",
+                id(&st.name),
+                st.name,
+                st.kind
+            ));
         }
         for e in self.graph.edge_indices() {
             if let Some((a, b)) = self.graph.edge_endpoints(e) {
-                s.push_str(&format!("  {} --> {}\n", id(&self.graph[a]), id(&self.graph[b])));
+                s.push_str(&format!(
+                    "  {} --> {}\n",
+                    id(&self.graph[a]),
+                    id(&self.graph[b])
+                ));
             }
         }
         s
@@ -110,7 +139,9 @@ impl Dag {
 /// `Err(cycle)` with the stage names along one cycle, first name repeated at the end.
 pub fn find_cycle(p: &Pipeline) -> Result<(), Vec<String>> {
     let dag = Dag::new(p);
-    let Err(c) = toposort(&dag.graph, None) else { return Ok(()) };
+    let Err(c) = toposort(&dag.graph, None) else {
+        return Ok(());
+    };
     // Walk backwards along `needs` from a node on a cycle until a node repeats.
     let start = c.node_id();
     let mut path = vec![start];
@@ -124,7 +155,9 @@ pub fn find_cycle(p: &Pipeline) -> Result<(), Vec<String>> {
         if let Some(pos) = path.iter().position(|x| *x == next) {
             // Start the cycle at the stage declared first in the file.
             let mut cycle: Vec<NodeIndex> = path[pos..].to_vec();
-            let first = (0..cycle.len()).min_by_key(|i| cycle[*i].index()).unwrap_or(0);
+            let first = (0..cycle.len())
+                .min_by_key(|i| cycle[*i].index())
+                .unwrap_or(0);
             cycle.rotate_left(first);
             let mut names: Vec<String> = cycle.iter().map(|n| dag.graph[*n].clone()).collect();
             names.push(names[0].clone());

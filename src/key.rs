@@ -38,7 +38,11 @@ impl StageKey {
     /// The key as (dotted path, printable value) leaves, sorted by path.
     pub fn leaves(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        flatten("", &serde_json::to_value(self).unwrap_or(Value::Null), &mut out);
+        flatten(
+            "",
+            &serde_json::to_value(self).unwrap_or(Value::Null),
+            &mut out,
+        );
         out
     }
 }
@@ -95,7 +99,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
         Value::Object(m) if !m.is_empty() => {
             let sorted: BTreeMap<&String, &Value> = m.iter().collect();
             for (k, x) in sorted {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&p, x, out);
             }
         }

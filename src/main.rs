@@ -39,7 +39,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a pipeline: reuse stored results, compute the rest.
-    #[command(after_help = "Examples:\n  eqlab run pipelines/demo.yaml\n  eqlab run pipelines/demo.yaml --set params.start=2012-01-01\n  eqlab run pipelines/demo.yaml --only describe --force describe -j 2")]
+    #[command(
+        after_help = "Examples:\n  eqlab run pipelines/demo.yaml\n  eqlab run pipelines/demo.yaml --set params.start=2012-01-01\n  eqlab run pipelines/demo.yaml --only describe --force describe -j 2"
+    )]
     Run {
         /// The pipeline file.
         pipeline: PathBuf,
@@ -146,7 +148,14 @@ fn load(path: &Path, registry: &Registry, set: &[Override]) -> Result<Pipeline> 
 fn real_main(cli: Cli) -> Result<ExitCode> {
     let registry = Registry::builtin();
     match cli.cmd {
-        Cmd::Run { pipeline, only, force, jobs, set, no_progress } => {
+        Cmd::Run {
+            pipeline,
+            only,
+            force,
+            jobs,
+            set,
+            no_progress,
+        } => {
             let p = load(&pipeline, &registry, &set)?;
             let store = Store::open(&cli.store)?;
             let cancel = Arc::new(AtomicBool::new(false));
@@ -156,26 +165,53 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     // Second Ctrl-C: leave now. Records are written last, so nothing partial is visible.
                     std::process::exit(130);
                 }
-                eprintln!("\ninterrupting: waiting for running stages to stop (Ctrl-C again to quit now)");
+                eprintln!(
+                    "\ninterrupting: waiting for running stages to stop (Ctrl-C again to quit now)"
+                );
             })
             .context("installing the Ctrl-C handler")?;
-            let opts = RunOptions { jobs, only, force, progress: !no_progress };
+            let opts = RunOptions {
+                jobs,
+                only,
+                force,
+                progress: !no_progress,
+            };
             let log = run(&p, &registry, &store, &opts, cancel.clone())?;
             print!("{}", ui::summary(&log));
-            let failed: Vec<_> = log.stages.iter().filter(|s| s.status == status::FAILED).collect();
+            let failed: Vec<_> = log
+                .stages
+                .iter()
+                .filter(|s| s.status == status::FAILED)
+                .collect();
             for f in &failed {
-                eprintln!("error: stage '{}' ({}) failed: {}", f.stage, f.kind, f.error.as_deref().unwrap_or("?"));
+                eprintln!(
+                    "error: stage '{}' ({}) failed: {}",
+                    f.stage,
+                    f.kind,
+                    f.error.as_deref().unwrap_or("?")
+                );
             }
             if cancel.load(Ordering::SeqCst) {
                 return Ok(ExitCode::from(130));
             }
-            Ok(if failed.is_empty() && log.stages.iter().all(|s| s.status != status::SKIPPED) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(
+                if failed.is_empty() && log.stages.iter().all(|s| s.status != status::SKIPPED) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                },
+            )
         }
         Cmd::Plan { pipeline, set } => {
             let p = load(&pipeline, &registry, &set)?;
             let store = Store::open(&cli.store)?;
             let planned = plan(&p, &registry, &store)?;
-            let w = planned.iter().map(|(n, _)| n.len()).max().unwrap_or(5).max(5);
+            let w = planned
+                .iter()
+                .map(|(n, _)| n.len())
+                .max()
+                .unwrap_or(5)
+                .max(5);
             println!("{:<w$}  {:<8}  why", "stage", "action");
             let mut would_run = 0;
             for (name, pl) in &planned {
@@ -185,10 +221,18 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 }
                 println!("{name:<w$}  {action:<8}  {why}");
             }
-            println!("{} of {} stages would run or may run", would_run, planned.len());
+            println!(
+                "{} of {} stages would run or may run",
+                would_run,
+                planned.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Explain { pipeline, stage, set } => {
+        Cmd::Explain {
+            pipeline,
+            stage,
+            set,
+        } => {
             let p = load(&pipeline, &registry, &set)?;
             let store = Store::open(&cli.store)?;
             let planned = plan(&p, &registry, &store)?;
@@ -202,31 +246,66 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
         Cmd::Graph { pipeline, format } => {
             let p = load(&pipeline, &registry, &[])?;
             let dag = Dag::new(&p);
-            print!("{}", match format {
-                GraphFormat::Dot => dag.to_dot(&p),
-                GraphFormat::Mermaid => dag.to_mermaid(&p),
-            });
+            print!(
+                "{}",
+                match format {
+                    GraphFormat::Dot => dag.to_dot(&p),
+                    GraphFormat::Mermaid => dag.to_mermaid(&p),
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Show { pipeline, stage, output, rows, export, set } => {
+        Cmd::Show {
+            pipeline,
+            stage,
+            output,
+            rows,
+            export,
+            set,
+        } => {
             let p = load(&pipeline, &registry, &set)?;
             let store = Store::open(&cli.store)?;
-            show(&p, &registry, &store, &stage, output.as_deref(), rows, export.as_deref())?;
+            show(
+                &p,
+                &registry,
+                &store,
+                &stage,
+                output.as_deref(),
+                rows,
+                export.as_deref(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Gc { older_than, dry_run } => {
+        Cmd::Gc {
+            older_than,
+            dry_run,
+        } => {
             let store = Store::open(&cli.store)?;
             let r = gc(&store, older_than, dry_run)?;
             let verb = if dry_run { "would delete" } else { "deleted" };
-            println!("{verb} {} records and {} objects ({:.1} MB); {} objects kept", r.records, r.objects, r.bytes as f64 / 1e6, r.kept_objects);
+            println!(
+                "{verb} {} records and {} objects ({:.1} MB); {} objects kept",
+                r.records,
+                r.objects,
+                r.bytes as f64 / 1e6,
+                r.kept_objects
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Kinds => {
             for s in registry.all() {
                 println!("{} (version {}): {}", s.kind(), s.version(), s.about());
                 for prm in s.params() {
-                    let d = prm.default.map_or("required".to_owned(), |d| format!("default {d}"));
-                    println!("    {:<18} {:<16} {:<22} {}", prm.name, prm.kind.describe(), d, prm.doc);
+                    let d = prm
+                        .default
+                        .map_or("required".to_owned(), |d| format!("default {d}"));
+                    println!(
+                        "    {:<18} {:<16} {:<22} {}",
+                        prm.name,
+                        prm.kind.describe(),
+                        d,
+                        prm.doc
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -237,7 +316,11 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 let h = eqlab::store::hash_file(&f)?;
                 let secs = t.elapsed().as_secs_f64();
                 let len = std::fs::metadata(&f)?.len() as f64;
-                println!("{h}  {}  ({:.2} GB/s)", f.display(), len / secs.max(1e-9) / 1e9);
+                println!(
+                    "{h}  {}  ({:.2} GB/s)",
+                    f.display(),
+                    len / secs.max(1e-9) / 1e9
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -259,7 +342,10 @@ fn explain(stage: &str, pl: &Planned) {
         match nearest {
             None => println!("no stored result of this stage to compare with"),
             Some((r, d)) => {
-                println!("nearest stored key {} (computed {}), differs in:", r.key, r.finished);
+                println!(
+                    "nearest stored key {} (computed {}), differs in:",
+                    r.key, r.finished
+                );
                 for line in describe_diff(d) {
                     println!("  {line}");
                 }
@@ -268,11 +354,26 @@ fn explain(stage: &str, pl: &Planned) {
     }
 }
 
-fn show(p: &Pipeline, registry: &Registry, store: &Store, stage: &str, output: Option<&str>, rows: usize, export: Option<&Path>) -> Result<()> {
+fn show(
+    p: &Pipeline,
+    registry: &Registry,
+    store: &Store,
+    stage: &str,
+    output: Option<&str>,
+    rows: usize,
+    export: Option<&Path>,
+) -> Result<()> {
     let planned = plan(p, registry, store)?;
-    let (_, pl) = planned.iter().find(|(n, _)| n == stage).ok_or_else(|| anyhow!("no stage '{stage}' in {}", p.file.display()))?;
+    let (_, pl) = planned
+        .iter()
+        .find(|(n, _)| n == stage)
+        .ok_or_else(|| anyhow!("no stage '{stage}' in {}", p.file.display()))?;
     let Planned::Cached(_, r) = pl else {
-        bail!("stage '{stage}' has no stored result for its current parameters and inputs ({}); run `eqlab run {} --only {stage}` first", reason(pl).1, p.file.display());
+        bail!(
+            "stage '{stage}' has no stored result for its current parameters and inputs ({}); run `eqlab run {} --only {stage}` first",
+            reason(pl).1,
+            p.file.display()
+        );
     };
     if let Some(o) = output {
         if let Some(t) = r.tables.get(o) {
@@ -284,22 +385,40 @@ fn show(p: &Pipeline, registry: &Registry, store: &Store, stage: &str, output: O
                     Ok(())
                 }
                 None => {
-                    println!("{o}: {} rows\n{}", table.num_rows(), eqlab::table::to_csv(&table, rows)?);
+                    println!(
+                        "{o}: {} rows\n{}",
+                        table.num_rows(),
+                        eqlab::table::to_csv(&table, rows)?
+                    );
                     Ok(())
                 }
             };
         }
         if let Some(f) = r.files.get(o) {
             let bytes = store.get_file(&f.object, &f.ext)?;
-            let path = export.map_or_else(|| PathBuf::from(format!("{stage}-{o}.{}", f.ext)), Path::to_path_buf);
+            let path = export.map_or_else(
+                || PathBuf::from(format!("{stage}-{o}.{}", f.ext)),
+                Path::to_path_buf,
+            );
             std::fs::write(&path, bytes)?;
             println!("wrote {} ({} bytes)", path.display(), f.bytes);
             return Ok(());
         }
-        let names: Vec<&str> = r.tables.keys().chain(r.files.keys()).map(String::as_str).collect();
-        bail!("stage '{stage}' has no output '{o}' (outputs: {})", names.join(", "));
+        let names: Vec<&str> = r
+            .tables
+            .keys()
+            .chain(r.files.keys())
+            .map(String::as_str)
+            .collect();
+        bail!(
+            "stage '{stage}' has no output '{o}' (outputs: {})",
+            names.join(", ")
+        );
     }
-    println!("stage {stage} ({}), key {}, computed {} in {:.2}s", r.components.kind, r.key, r.finished, r.elapsed_s);
+    println!(
+        "stage {stage} ({}), key {}, computed {} in {:.2}s",
+        r.components.kind, r.key, r.finished, r.elapsed_s
+    );
     if !r.scalars.is_empty() {
         println!("scalars:");
         for (k, v) in &r.scalars {
@@ -311,10 +430,20 @@ fn show(p: &Pipeline, registry: &Registry, store: &Store, stage: &str, output: O
             continue;
         }
         let table = store.get_table(&t.object)?;
-        println!("table {k}: {} rows (first {})\n{}", table.num_rows(), rows.min(table.num_rows()), eqlab::table::to_csv(&table, rows)?);
+        println!(
+            "table {k}: {} rows (first {})\n{}",
+            table.num_rows(),
+            rows.min(table.num_rows()),
+            eqlab::table::to_csv(&table, rows)?
+        );
     }
     for (k, f) in &r.files {
-        println!("file {k}: {} bytes ({}) at {}", f.bytes, f.ext, store.file_path(&f.object, &f.ext).display());
+        println!(
+            "file {k}: {} bytes ({}) at {}",
+            f.bytes,
+            f.ext,
+            store.file_path(&f.object, &f.ext).display()
+        );
     }
     Ok(())
 }

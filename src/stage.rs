@@ -218,6 +218,24 @@ impl Params {
         }
     }
 
+    /// Checks that each named number parameter, when set, is finite and > 0.
+    pub fn require_positive(&self, names: &[&str]) -> std::result::Result<(), ParamError> {
+        for name in names {
+            match self.opt_f64(name) {
+                Ok(Some(v)) if v > 0.0 && v.is_finite() => {}
+                Ok(None) => {}
+                Ok(Some(v)) => {
+                    return Err(ParamError::new(
+                        name,
+                        format!("must be a finite number > 0, got {v}"),
+                    ));
+                }
+                Err(e) => return Err(ParamError::new(name, e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
     /// A path parameter resolved against the pipeline file's directory.
     pub fn path(&self, name: &str) -> Result<PathBuf> {
         Ok(self.resolve(Path::new(self.str(name)?)))
@@ -339,14 +357,19 @@ impl Inputs {
             [(_, v), rest @ ..] if rest.iter().all(|(_, w)| w.to_bits() == v.to_bits()) => Ok(*v),
             many => bail!(
                 "upstream stages disagree on the scalar '{name}': {}",
-                many.iter().map(|(s, v)| format!("{s} = {v}")).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|(s, v)| format!("{s} = {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
 
     /// Whether any upstream stage produced a scalar `name`.
     pub fn has_scalar(&self, name: &str) -> bool {
-        self.upstream.iter().any(|(_, u)| u.outputs.scalars.contains_key(name))
+        self.upstream
+            .iter()
+            .any(|(_, u)| u.outputs.scalars.contains_key(name))
     }
 
     /// The outputs of upstream stage `stage`.

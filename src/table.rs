@@ -5,8 +5,8 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Float32Array, Float64Array, Int32Array,
-    Int64Array, LargeStringArray, StringArray, StringViewArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, BooleanArray, Date32Array, Float32Array, Float64Array, Int32Array, Int64Array,
+    LargeStringArray, StringArray, StringViewArray, UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
@@ -30,12 +30,20 @@ impl TableBuilder {
 
     /// Adds a non-null f64 column.
     pub fn f64(self, name: &str, values: Vec<f64>) -> Self {
-        self.push(name, DataType::Float64, Arc::new(Float64Array::from(values)))
+        self.push(
+            name,
+            DataType::Float64,
+            Arc::new(Float64Array::from(values)),
+        )
     }
 
     /// Adds an f64 column with nulls where the value is `None`.
     pub fn opt_f64(self, name: &str, values: Vec<Option<f64>>) -> Self {
-        self.push(name, DataType::Float64, Arc::new(Float64Array::from(values)))
+        self.push(
+            name,
+            DataType::Float64,
+            Arc::new(Float64Array::from(values)),
+        )
     }
 
     /// Adds a non-null i64 column.
@@ -51,7 +59,11 @@ impl TableBuilder {
 
     /// Adds a non-null boolean column.
     pub fn bool(self, name: &str, values: Vec<bool>) -> Self {
-        self.push(name, DataType::Boolean, Arc::new(BooleanArray::from(values)))
+        self.push(
+            name,
+            DataType::Boolean,
+            Arc::new(BooleanArray::from(values)),
+        )
     }
 
     /// Adds an arbitrary Arrow column.
@@ -152,7 +164,10 @@ pub fn to_csv(table: &Table, max_rows: usize) -> Result<String> {
             .join(","),
     ];
     for row in 0..table.num_rows().min(max_rows) {
-        let cells: Vec<String> = fmts.iter().map(|f| quote(f.value(row).to_string())).collect();
+        let cells: Vec<String> = fmts
+            .iter()
+            .map(|f| quote(f.value(row).to_string()))
+            .collect();
         out.push(cells.join(","));
     }
     Ok(out.join("\n") + "\n")
@@ -268,10 +283,22 @@ mod tests {
 
     #[test]
     fn logical_hash_depends_on_values_names_and_types() {
-        let a = TableBuilder::new().f64("x", vec![1.0, 2.0]).build().unwrap();
-        let b = TableBuilder::new().f64("x", vec![1.0, 2.0]).build().unwrap();
-        let c = TableBuilder::new().f64("x", vec![1.0, 2.5]).build().unwrap();
-        let d = TableBuilder::new().f64("y", vec![1.0, 2.0]).build().unwrap();
+        let a = TableBuilder::new()
+            .f64("x", vec![1.0, 2.0])
+            .build()
+            .unwrap();
+        let b = TableBuilder::new()
+            .f64("x", vec![1.0, 2.0])
+            .build()
+            .unwrap();
+        let c = TableBuilder::new()
+            .f64("x", vec![1.0, 2.5])
+            .build()
+            .unwrap();
+        let d = TableBuilder::new()
+            .f64("y", vec![1.0, 2.0])
+            .build()
+            .unwrap();
         let e = TableBuilder::new().i64("x", vec![1, 2]).build().unwrap();
         assert_eq!(logical_hash(&a), logical_hash(&b));
         let others = [logical_hash(&c), logical_hash(&d), logical_hash(&e)];

@@ -41,7 +41,10 @@ fn a_changed_parameter_reruns_exactly_its_stage_and_downstream_and_switching_bac
     p.ok(&["run", f, "--no-progress"]);
     // explain names the parameter that changed.
     let out = p.ok(&["explain", f, "b", "--set", "b.offset=2.5"]);
-    assert!(out.contains("stage b: run") && out.contains("parameter params.offset: 1.0 → 2.5"), "{out}");
+    assert!(
+        out.contains("stage b: run") && out.contains("parameter params.offset: 1.0 → 2.5"),
+        "{out}"
+    );
     p.ok(&["run", f, "--no-progress", "--set", "b.offset=2.5"]);
     assert_eq!(p.ran(), ["b", "c"]);
     p.ok(&["run", f, "--no-progress"]);
@@ -57,7 +60,15 @@ fn writing_a_default_explicitly_does_not_change_the_key() {
     let f = p.write("three.yaml", THREE);
     let f = f.to_str().unwrap();
     p.ok(&["run", f, "--no-progress"]);
-    p.ok(&["run", f, "--no-progress", "--set", "b.scale=1", "--set", "c.table=table"]);
+    p.ok(&[
+        "run",
+        f,
+        "--no-progress",
+        "--set",
+        "b.scale=1",
+        "--set",
+        "c.table=table",
+    ]);
     assert!(p.ran().is_empty(), "{:?}", p.ran());
 }
 
@@ -69,7 +80,11 @@ fn kill_9_during_a_slow_stage_leaves_a_consistent_store() {
         "stages:\n  fast:\n    kind: generate\n  slow:\n    kind: generate\n    needs: fast\n    with: {sleep_ms: 3000}\n",
     );
     let f = f.to_str().unwrap();
-    let mut child = p.cmd(&["run", f, "--no-progress"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = p
+        .cmd(&["run", f, "--no-progress"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // Wait until `fast` is recorded, i.e. `slow` is running.
     let t = Instant::now();
     while p.records().is_empty() && t.elapsed() < Duration::from_secs(60) {
@@ -82,7 +97,10 @@ fn kill_9_during_a_slow_stage_leaves_a_consistent_store() {
     assert_eq!(records.len(), 1, "only the finished stage has a record");
     for r in &records {
         for t in r["tables"].as_object().unwrap().values() {
-            let obj = p.store().join("objects").join(format!("{}.parquet", t["object"].as_str().unwrap()));
+            let obj = p
+                .store()
+                .join("objects")
+                .join(format!("{}.parquet", t["object"].as_str().unwrap()));
             assert!(obj.exists(), "record points at missing {}", obj.display());
         }
     }
@@ -97,7 +115,10 @@ fn a_corrupted_object_is_detected_named_and_recomputed() {
     let f = f.to_str().unwrap();
     p.ok(&["run", f, "--no-progress"]);
     let rec = p.records().into_iter().find(|r| r["stage"] == "b").unwrap();
-    let object = rec["tables"]["table"]["object"].as_str().unwrap().to_owned();
+    let object = rec["tables"]["table"]["object"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = p.store().join("objects").join(format!("{object}.parquet"));
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
@@ -106,8 +127,15 @@ fn a_corrupted_object_is_detected_named_and_recomputed() {
     let o = p.eqlab(&["run", f, "--no-progress"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let err = text(&o.stderr);
-    assert!(err.contains("stage 'b'") && err.contains(&object) && err.contains("damaged"), "{err}");
-    assert_eq!(p.ran(), ["b"], "b recomputed; c is unchanged because b's content is the same");
+    assert!(
+        err.contains("stage 'b'") && err.contains(&object) && err.contains("damaged"),
+        "{err}"
+    );
+    assert_eq!(
+        p.ran(),
+        ["b"],
+        "b recomputed; c is unchanged because b's content is the same"
+    );
     // The object is intact again.
     p.ok(&["run", f, "--no-progress"]);
     assert!(p.ran().is_empty());
@@ -157,13 +185,19 @@ fn a_nan_output_fails_its_stage_and_only_its_dependents() {
     let o = p.eqlab(&["run", f.to_str().unwrap(), "--no-progress"]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("stage 'bad'") && err.contains("column 'value'") && err.contains("non-finite"), "{err}");
+    assert!(
+        err.contains("stage 'bad'") && err.contains("column 'value'") && err.contains("non-finite"),
+        "{err}"
+    );
     let last = p.last_run();
     assert_eq!(last["bad"], "failed");
     assert_eq!(last["after_bad"], "skipped");
     assert_eq!(last["good"], "ran");
     assert_eq!(last["after_good"], "ran");
-    assert!(p.records().iter().all(|r| r["stage"] != "bad"), "no record for a failed stage");
+    assert!(
+        p.records().iter().all(|r| r["stage"] != "bad"),
+        "no record for a failed stage"
+    );
 }
 
 #[test]
@@ -217,7 +251,10 @@ fn show_and_graph_work() {
     let out = p.ok(&["show", f, "c", "summary"]);
     assert!(out.contains("column,type,count"), "{out}");
     let out = p.ok(&["graph", f, "--format", "dot"]);
-    assert!(out.contains("\"a\" -> \"b\"") && out.contains("\"b\" -> \"c\""), "{out}");
+    assert!(
+        out.contains("\"a\" -> \"b\"") && out.contains("\"b\" -> \"c\""),
+        "{out}"
+    );
     let out = p.ok(&["graph", f]);
     assert!(out.contains("a --> b"), "{out}");
 }

@@ -21,9 +21,20 @@ fn published_inputs_reproduce_the_paper() {
     let f = f.to_str().unwrap();
     p.ok(&["run", f, "--no-progress"]);
     let csv = p.path().join("comparison.csv");
-    p.ok(&["show", f, "compare", "comparison", "--export", csv.to_str().unwrap()]);
+    p.ok(&[
+        "show",
+        f,
+        "compare",
+        "comparison",
+        "--export",
+        csv.to_str().unwrap(),
+    ]);
     let table = std::fs::read_to_string(&csv).unwrap();
-    let failed: Vec<&str> = table.lines().skip(1).filter(|l| !l.contains(",true,")).collect();
+    let failed: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter(|l| !l.contains(",true,"))
+        .collect();
     assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));
     assert!(table.lines().count() >= 20, "{table}");
     let m = scalars(&p, "matching");
@@ -39,7 +50,10 @@ fn published_inputs_reproduce_the_paper() {
     let s = scalars(&p, "simulate");
     for model in ["proportional", "quadratic", "q=1.5", "q=1.1"] {
         let t = s[&format!("{model}.mean_turnover")].as_f64().unwrap();
-        assert!((t / 1.838146833e9 - 1.0).abs() < 0.08, "{model}: turnover {t}");
+        assert!(
+            (t / 1.838146833e9 - 1.0).abs() < 0.08,
+            "{model}: turnover {t}"
+        );
     }
     let o = s["quadratic.acf_turnover_1"].as_f64().unwrap();
     assert!((o - 0.88).abs() < 0.15, "quadratic turnover ACF(1) {o}");
@@ -58,18 +72,33 @@ fn the_simulation_is_deterministic_and_independent_of_threads() {
     let p = Project::new();
     let f = repo().join("pipelines/gms-exogenous.yaml");
     let f = f.to_str().unwrap();
-    let set = ["--set", "params.paths=6", "--set", "params.days=300", "--set", "params.substeps=20"];
+    let set = [
+        "--set",
+        "params.paths=6",
+        "--set",
+        "params.days=300",
+        "--set",
+        "params.substeps=20",
+    ];
     let mut args = vec!["run", f, "--no-progress", "--only", "simulate"];
     args.extend(set);
     let run = |threads: &str| {
-        let o = p.cmd(&args).env("RAYON_NUM_THREADS", threads).output().unwrap();
+        let o = p
+            .cmd(&args)
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", text(&o.stderr));
         scalars(&p, "simulate")
     };
     let one = run("1");
     let mut forced = args.clone();
     forced.extend(["--force", "simulate"]);
-    let o = p.cmd(&forced).env("RAYON_NUM_THREADS", "2").output().unwrap();
+    let o = p
+        .cmd(&forced)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(p.ran(), ["simulate"]);
     let two = scalars(&p, "simulate");
@@ -90,7 +119,10 @@ fn missing_data_columns_are_named() {
     let o = p.eqlab(&["run", f.to_str().unwrap(), "--no-progress"]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("no column(s) 'Closing'") && err.contains("Adj Close"), "{err}");
+    assert!(
+        err.contains("no column(s) 'Closing'") && err.contains("Adj Close"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -107,5 +139,9 @@ fn an_empty_date_window_is_an_error() {
     let o = p.eqlab(&["run", f.to_str().unwrap(), "--no-progress"]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("no rows between 2030-01-01 and the end") && err.contains("1999-01-04 .. 2018-12-31"), "{err}");
+    assert!(
+        err.contains("no rows between 2030-01-01 and the end")
+            && err.contains("1999-01-04 .. 2018-12-31"),
+        "{err}"
+    );
 }

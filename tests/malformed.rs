@@ -8,7 +8,10 @@ use common::{Project, repo, text};
 #[test]
 fn every_malformed_pipeline_gets_a_located_error() {
     let dir = repo().join("tests/malformed");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 20, "only {} malformed files", files.len());
     let p = Project::new();
@@ -18,7 +21,11 @@ fn every_malformed_pipeline_gets_a_located_error() {
         let o = p.eqlab(&["plan", f.to_str().unwrap()]);
         let err = text(&o.stderr);
         if o.status.code() != Some(2) || err.contains("panicked") {
-            failures.push(format!("{}: exit {:?}\n{err}", f.display(), o.status.code()));
+            failures.push(format!(
+                "{}: exit {:?}\n{err}",
+                f.display(),
+                o.status.code()
+            ));
             continue;
         }
         for line in src.lines().filter_map(|l| l.strip_prefix("# expect: ")) {
@@ -30,7 +37,10 @@ fn every_malformed_pipeline_gets_a_located_error() {
                 err.lines().any(|l| l.contains(&prefix) && l.contains(want))
             };
             if !ok {
-                failures.push(format!("{}: expected line {n} with `{want}`, got:\n{err}", f.display()));
+                failures.push(format!(
+                    "{}: expected line {n} with `{want}`, got:\n{err}",
+                    f.display()
+                ));
             }
         }
     }

@@ -13,11 +13,15 @@ fn current() -> BTreeMap<String, (u32, String)> {
         .map(|s| {
             let mut h = blake3::Hasher::new();
             for src in s.sources() {
-                let bytes = std::fs::read(root.join(src)).unwrap_or_else(|e| panic!("{}: source {src}: {e}", s.kind()));
+                let bytes = std::fs::read(root.join(src))
+                    .unwrap_or_else(|e| panic!("{}: source {src}: {e}", s.kind()));
                 h.update(src.as_bytes());
                 h.update(&bytes);
             }
-            (s.kind().to_owned(), (s.version(), h.finalize().to_hex().to_string()))
+            (
+                s.kind().to_owned(),
+                (s.version(), h.finalize().to_hex().to_string()),
+            )
         })
         .collect()
 }
@@ -49,7 +53,9 @@ fn stage_sources_do_not_change_without_a_version_bump() {
     let update = std::env::var_os("EQLAB_UPDATE_STAGE_VERSIONS").is_some();
     let unbumped = problems.iter().any(|p| p.contains("bump the version"));
     if update && !unbumped {
-        let mut out = String::from("# kind version blake3-of-sources  (maintained by `make stage-versions`; see tests/stage_versions.rs)\n");
+        let mut out = String::from(
+            "# kind version blake3-of-sources  (maintained by `make stage-versions`; see tests/stage_versions.rs)\n",
+        );
         for (kind, (v, h)) in &now {
             out.push_str(&format!("{kind} {v} {h}\n"));
         }

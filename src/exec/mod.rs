@@ -53,11 +53,20 @@ pub mod status {
 }
 
 /// Checks `--only` / `--force` names and returns the stages to consider, in topological order.
-pub fn selection(p: &Pipeline, dag: &Dag, only: &[String], force: &[String]) -> Result<Vec<String>> {
+pub fn selection(
+    p: &Pipeline,
+    dag: &Dag,
+    only: &[String],
+    force: &[String],
+) -> Result<Vec<String>> {
     for n in only.iter().chain(force) {
         if p.stage(n).is_none() {
             let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
-            bail!("no stage '{n}' in {}{}", p.file.display(), crate::spec::errors::suggest(n, names));
+            bail!(
+                "no stage '{n}' in {}{}",
+                p.file.display(),
+                crate::spec::errors::suggest(n, names)
+            );
         }
     }
     let order = dag.order();
@@ -73,11 +82,21 @@ enum Msg {
 }
 
 /// Runs a pipeline; returns the run log (also saved in the store).
-pub fn run(p: &Pipeline, registry: &Registry, store: &Store, opts: &RunOptions, cancel: Arc<AtomicBool>) -> Result<RunLog> {
+pub fn run(
+    p: &Pipeline,
+    registry: &Registry,
+    store: &Store,
+    opts: &RunOptions,
+    cancel: Arc<AtomicBool>,
+) -> Result<RunLog> {
     let _shared = store.store_lock(false)?;
     let dag = Dag::new(p);
     let order = selection(p, &dag, &opts.only, &opts.force)?;
-    let jobs = if opts.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.jobs };
+    let jobs = if opts.jobs == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.jobs
+    };
     let ui = ui::Ui::new(opts.progress, order.len());
     let started = now_rfc3339();
     let t0 = Instant::now();
@@ -96,23 +115,48 @@ pub fn run(p: &Pipeline, registry: &Registry, store: &Store, opts: &RunOptions, 
                 if outcome.contains_key(name) || running.contains(name) {
                     continue;
                 }
-                let decl = p.stage(name).ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
-                let stage = registry.get(&decl.kind).ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
-                let blocked = decl.needs.iter().find(|n| outcome.get(*n).is_some_and(|o| o.status != status::CACHED && o.status != status::RAN));
+                let decl = p
+                    .stage(name)
+                    .ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
+                let stage = registry
+                    .get(&decl.kind)
+                    .ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
+                let blocked = decl.needs.iter().find(|n| {
+                    outcome
+                        .get(*n)
+                        .is_some_and(|o| o.status != status::CACHED && o.status != status::RAN)
+                });
                 if let Some(b) = blocked {
-                    let o = RunStage { stage: name.clone(), kind: decl.kind.clone(), status: status::SKIPPED.into(), key: None, seconds: 0.0, error: Some(format!("upstream stage '{b}' did not finish")) };
+                    let o = RunStage {
+                        stage: name.clone(),
+                        kind: decl.kind.clone(),
+                        status: status::SKIPPED.into(),
+                        key: None,
+                        seconds: 0.0,
+                        error: Some(format!("upstream stage '{b}' did not finish")),
+                    };
                     ui.finished(&o);
                     outcome.insert(name.clone(), o);
                     finished_order.push(name.clone());
                     continue;
                 }
-                if !decl.needs.iter().all(|n| done.contains_key(n)) || cancelled || running.len() >= jobs {
+                if !decl.needs.iter().all(|n| done.contains_key(n))
+                    || cancelled
+                    || running.len() >= jobs
+                {
                     continue;
                 }
                 let prep = match prepare(p, decl, stage, &done) {
                     Ok(x) => x,
                     Err(e) => {
-                        let o = RunStage { stage: name.clone(), kind: decl.kind.clone(), status: status::FAILED.into(), key: None, seconds: 0.0, error: Some(format!("{e:#}")) };
+                        let o = RunStage {
+                            stage: name.clone(),
+                            kind: decl.kind.clone(),
+                            status: status::FAILED.into(),
+                            key: None,
+                            seconds: 0.0,
+                            error: Some(format!("{e:#}")),
+                        };
                         ui.finished(&o);
                         outcome.insert(name.clone(), o);
                         finished_order.push(name.clone());
@@ -122,19 +166,32 @@ pub fn run(p: &Pipeline, registry: &Registry, store: &Store, opts: &RunOptions, 
                 if !opts.force.contains(name) {
                     match lookup(store, &prep.hash)? {
                         Lookup::Hit(r) => {
-                            let o = RunStage { stage: name.clone(), kind: decl.kind.clone(), status: status::CACHED.into(), key: Some(prep.hash.clone()), seconds: 0.0, error: None };
+                            let o = RunStage {
+                                stage: name.clone(),
+                                kind: decl.kind.clone(),
+                                status: status::CACHED.into(),
+                                key: Some(prep.hash.clone()),
+                                seconds: 0.0,
+                                error: None,
+                            };
                             ui.finished(&o);
                             outcome.insert(name.clone(), o);
                             finished_order.push(name.clone());
                             done.insert(name.clone(), *r);
                             continue;
                         }
-                        Lookup::Damaged(why) => ui.warn(&format!("stored result of stage '{name}' is damaged: {why}; recomputing")),
+                        Lookup::Damaged(why) => ui.warn(&format!(
+                            "stored result of stage '{name}' is damaged: {why}; recomputing"
+                        )),
                         Lookup::Miss => {}
                     }
                 }
                 running.insert(name.clone());
-                let upstream: Vec<(String, Record)> = decl.needs.iter().filter_map(|n| done.get(n).map(|r| (n.clone(), r.clone()))).collect();
+                let upstream: Vec<(String, Record)> = decl
+                    .needs
+                    .iter()
+                    .filter_map(|n| done.get(n).map(|r| (n.clone(), r.clone())))
+                    .collect();
                 let tx = tx.clone();
                 let cancel = cancel.clone();
                 let bar = ui.start(name, &decl.kind);
@@ -150,17 +207,40 @@ pub fn run(p: &Pipeline, registry: &Registry, store: &Store, opts: &RunOptions, 
             if running.is_empty() {
                 break;
             }
-            let Ok(Msg::Done(name, res, secs)) = rx.recv() else { break };
+            let Ok(Msg::Done(name, res, secs)) = rx.recv() else {
+                break;
+            };
             running.remove(&name);
             let kind = p.stage(&name).map(|d| d.kind.clone()).unwrap_or_default();
             let o = match res {
                 Ok(r) => {
-                    let o = RunStage { stage: name.clone(), kind, status: status::RAN.into(), key: Some(r.key.clone()), seconds: secs, error: None };
+                    let o = RunStage {
+                        stage: name.clone(),
+                        kind,
+                        status: status::RAN.into(),
+                        key: Some(r.key.clone()),
+                        seconds: secs,
+                        error: None,
+                    };
                     done.insert(name.clone(), r);
                     o
                 }
-                Err(e) if e.downcast_ref::<Cancelled>().is_some() => RunStage { stage: name.clone(), kind, status: status::INTERRUPTED.into(), key: None, seconds: secs, error: Some("interrupted by Ctrl-C".into()) },
-                Err(e) => RunStage { stage: name.clone(), kind, status: status::FAILED.into(), key: None, seconds: secs, error: Some(format!("{e:#}")) },
+                Err(e) if e.downcast_ref::<Cancelled>().is_some() => RunStage {
+                    stage: name.clone(),
+                    kind,
+                    status: status::INTERRUPTED.into(),
+                    key: None,
+                    seconds: secs,
+                    error: Some("interrupted by Ctrl-C".into()),
+                },
+                Err(e) => RunStage {
+                    stage: name.clone(),
+                    kind,
+                    status: status::FAILED.into(),
+                    key: None,
+                    seconds: secs,
+                    error: Some(format!("{e:#}")),
+                },
             };
             ui.finished(&o);
             outcome.insert(name.clone(), o);
@@ -173,7 +253,17 @@ pub fn run(p: &Pipeline, registry: &Registry, store: &Store, opts: &RunOptions, 
     for name in &order {
         if !outcome.contains_key(name) {
             let kind = p.stage(name).map(|d| d.kind.clone()).unwrap_or_default();
-            outcome.insert(name.clone(), RunStage { stage: name.clone(), kind, status: status::INTERRUPTED.into(), key: None, seconds: 0.0, error: Some("not started: interrupted".into()) });
+            outcome.insert(
+                name.clone(),
+                RunStage {
+                    stage: name.clone(),
+                    kind,
+                    status: status::INTERRUPTED.into(),
+                    key: None,
+                    seconds: 0.0,
+                    error: Some("not started: interrupted".into()),
+                },
+            );
             finished_order.push(name.clone());
         }
     }
@@ -185,7 +275,10 @@ pub fn run(p: &Pipeline, registry: &Registry, store: &Store, opts: &RunOptions, 
         seconds: t0.elapsed().as_secs_f64(),
         eqlab_version: env!("CARGO_PKG_VERSION").into(),
         host: host_name(),
-        stages: finished_order.iter().filter_map(|n| outcome.remove(n)).collect(),
+        stages: finished_order
+            .iter()
+            .filter_map(|n| outcome.remove(n))
+            .collect(),
     };
     store.put_run(&log)?;
     ui.clear();
@@ -219,18 +312,37 @@ fn compute(
         .with_context(|| format!("stage '{name}' ({})", stage.kind()))?;
     check_finite(name, stage, &out)?;
     if !out.scalars.is_empty() && !out.tables.contains_key("metrics") {
-        let (names, values): (Vec<String>, Vec<f64>) = out.scalars.iter().map(|(k, v)| (k.clone(), *v)).unzip();
-        out.tables.insert("metrics".into(), TableBuilder::new().str("name", &names).f64("value", values).build()?);
+        let (names, values): (Vec<String>, Vec<f64>) =
+            out.scalars.iter().map(|(k, v)| (k.clone(), *v)).unzip();
+        out.tables.insert(
+            "metrics".into(),
+            TableBuilder::new()
+                .str("name", &names)
+                .f64("value", values)
+                .build()?,
+        );
     }
     let elapsed = t.elapsed().as_secs_f64();
     let mut tables = BTreeMap::new();
     for (k, table) in &out.tables {
-        tables.insert(k.clone(), store.put_table(table).with_context(|| format!("storing table '{k}' of stage '{name}'"))?);
+        tables.insert(
+            k.clone(),
+            store
+                .put_table(table)
+                .with_context(|| format!("storing table '{k}' of stage '{name}'"))?,
+        );
     }
     let mut files = BTreeMap::new();
     for (k, f) in &out.files {
         let object = store.put_file(&f.bytes, &f.ext)?;
-        files.insert(k.clone(), FileRef { object, ext: f.ext.clone(), bytes: f.bytes.len() as u64 });
+        files.insert(
+            k.clone(),
+            FileRef {
+                object,
+                ext: f.ext.clone(),
+                bytes: f.bytes.len() as u64,
+            },
+        );
     }
     let record = Record {
         key: prep.hash.clone(),
@@ -253,11 +365,12 @@ fn compute(
 /// Fails when an output holds NaN or ±inf where the stage does not allow it.
 fn check_finite(name: &str, stage: &dyn Stage, out: &Outputs) -> Result<()> {
     for (t, table) in &out.tables {
-        if let Some((col, row)) = first_nonfinite(table) {
-            if !stage.allows_nonfinite(t, &col) {
-                bail!("stage '{name}' produced a non-finite value in column '{col}' of table '{t}' (row {row})");
+        if let Some((col, row)) = first_nonfinite(table)
+            && !stage.allows_nonfinite(t, &col) {
+                bail!(
+                    "stage '{name}' produced a non-finite value in column '{col}' of table '{t}' (row {row})"
+                );
             }
-        }
     }
     for (k, v) in &out.scalars {
         if !v.is_finite() && !stage.allows_nonfinite("scalars", k) {
@@ -276,14 +389,28 @@ pub fn load_inputs(p: &Pipeline, store: &Store, upstream: &[(String, Record)]) -
             if k == "metrics" {
                 continue;
             }
-            outputs.tables.insert(k.clone(), store.get_table(&t.object).with_context(|| format!("output '{k}' of stage '{n}'"))?);
+            outputs.tables.insert(
+                k.clone(),
+                store
+                    .get_table(&t.object)
+                    .with_context(|| format!("output '{k}' of stage '{n}'"))?,
+            );
         }
         for (k, f) in &r.files {
             outputs = outputs.file(k, &f.ext, store.get_file(&f.object, &f.ext)?);
         }
         outputs.scalars = r.scalars.clone();
-        let kind = p.stage(n).map_or(r.components.kind.clone(), |d| d.kind.clone());
-        inputs.upstream.push((n.clone(), Upstream { kind, params: r.components.params.clone(), outputs }));
+        let kind = p
+            .stage(n)
+            .map_or(r.components.kind.clone(), |d| d.kind.clone());
+        inputs.upstream.push((
+            n.clone(),
+            Upstream {
+                kind,
+                params: r.components.params.clone(),
+                outputs,
+            },
+        ));
     }
     Ok(inputs)
 }

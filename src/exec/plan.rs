@@ -36,9 +36,18 @@ pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(Str
     let mut done: BTreeMap<String, Record> = BTreeMap::new();
     let mut out = Vec::new();
     for name in dag.order() {
-        let decl = p.stage(&name).ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
-        let stage = registry.get(&decl.kind).ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
-        let waiting: Vec<String> = decl.needs.iter().filter(|n| !done.contains_key(*n)).cloned().collect();
+        let decl = p
+            .stage(&name)
+            .ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
+        let stage = registry
+            .get(&decl.kind)
+            .ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
+        let waiting: Vec<String> = decl
+            .needs
+            .iter()
+            .filter(|n| !done.contains_key(*n))
+            .cloned()
+            .collect();
         if !waiting.is_empty() {
             out.push((name, Planned::Pending(waiting)));
             continue;
@@ -60,8 +69,13 @@ pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(Str
                     Lookup::Damaged(why) => Some(why),
                     _ => None,
                 };
-                let nearest = nearest(&records, &name, &prep.key).map(|r| (Box::new(r.clone()), diff(&r.components, &prep.key)));
-                Planned::Run { prep, nearest, damaged }
+                let nearest = nearest(&records, &name, &prep.key)
+                    .map(|r| (Box::new(r.clone()), diff(&r.components, &prep.key)));
+                Planned::Run {
+                    prep,
+                    nearest,
+                    damaged,
+                }
             }
         };
         out.push((name, planned));
@@ -95,17 +109,31 @@ pub fn describe_diff(d: &[KeyDiff]) -> Vec<String> {
 /// A one-line reason for `eqlab plan`.
 pub fn reason(pl: &Planned) -> (String, String) {
     match pl {
-        Planned::Cached(_, r) => ("cached".into(), format!("stored {} ({:.2}s to compute)", r.finished, r.elapsed_s)),
-        Planned::Run { nearest, damaged, .. } => {
+        Planned::Cached(_, r) => (
+            "cached".into(),
+            format!("stored {} ({:.2}s to compute)", r.finished, r.elapsed_s),
+        ),
+        Planned::Run {
+            nearest, damaged, ..
+        } => {
             if let Some(d) = damaged {
                 return ("run".into(), format!("stored result damaged: {d}"));
             }
             match nearest {
                 None => ("run".into(), "never computed".into()),
-                Some((_, d)) => ("run".into(), format!("changed since last computed: {}", describe_diff(d).join("; "))),
+                Some((_, d)) => (
+                    "run".into(),
+                    format!(
+                        "changed since last computed: {}",
+                        describe_diff(d).join("; ")
+                    ),
+                ),
             }
         }
-        Planned::Pending(up) => ("pending".into(), format!("runs if the outputs of {} change", up.join(", "))),
+        Planned::Pending(up) => (
+            "pending".into(),
+            format!("runs if the outputs of {} change", up.join(", ")),
+        ),
         Planned::Error(e) => ("error".into(), e.clone()),
     }
 }

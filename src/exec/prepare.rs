@@ -34,7 +34,12 @@ pub fn prepare(
         if let Some(rel) = params.opt_str(spec.name)? {
             let path = params.resolve(std::path::Path::new(rel));
             let h = hash_file(&path).with_context(|| {
-                format!("stage '{}': input file {} (parameter '{}')", decl.name, path.display(), spec.name)
+                format!(
+                    "stage '{}': input file {} (parameter '{}')",
+                    decl.name,
+                    path.display(),
+                    spec.name
+                )
             })?;
             files.insert(spec.name.to_owned(), h);
         }
@@ -58,7 +63,9 @@ pub fn prepare(
         params: params.values().clone(),
         files,
         inputs,
-        seed: decl.seed.unwrap_or_else(|| derive_seed(p.seed, &decl.name, 0)),
+        seed: decl
+            .seed
+            .unwrap_or_else(|| derive_seed(p.seed, &decl.name, 0)),
     };
     let hash = key.hash();
     Ok(Prepared { params, key, hash })
@@ -76,7 +83,9 @@ pub enum Lookup {
 
 /// Looks up a key and verifies the record's objects (file hashes; no decoding).
 pub fn lookup(store: &Store, hash: &str) -> Result<Lookup> {
-    let Some(r) = store.record(hash)? else { return Ok(Lookup::Miss) };
+    let Some(r) = store.record(hash)? else {
+        return Ok(Lookup::Miss);
+    };
     match store.verify_record(&r) {
         Ok(()) => Ok(Lookup::Hit(Box::new(r))),
         Err(e) => {
@@ -92,10 +101,17 @@ pub fn lookup(store: &Store, hash: &str) -> Result<Lookup> {
 pub fn nearest<'a>(records: &'a [Record], stage: &str, key: &StageKey) -> Option<&'a Record> {
     let same_name: Vec<&Record> = records.iter().filter(|r| r.stage == stage).collect();
     let pool: Vec<&Record> = if same_name.is_empty() {
-        records.iter().filter(|r| r.components.kind == key.kind).collect()
+        records
+            .iter()
+            .filter(|r| r.components.kind == key.kind)
+            .collect()
     } else {
         same_name
     };
-    pool.into_iter()
-        .min_by_key(|r| (crate::key::diff(&r.components, key).len(), std::cmp::Reverse(r.finished.clone())))
+    pool.into_iter().min_by_key(|r| {
+        (
+            crate::key::diff(&r.components, key).len(),
+            std::cmp::Reverse(r.finished.clone()),
+        )
+    })
 }

@@ -16,7 +16,11 @@ impl Ui {
     /// Bars are drawn only when `progress` is set and stderr is a terminal.
     pub fn new(progress: bool, _stages: usize) -> Ui {
         let bars = progress && std::io::stderr().is_terminal();
-        let target = if bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target = if bars {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         Ui {
             multi: MultiProgress::with_draw_target(target),
             bars,
@@ -30,9 +34,11 @@ impl Ui {
             return Progress::hidden();
         }
         let bar = self.multi.add(ProgressBar::new(0));
-        let style = ProgressStyle::with_template("{spinner} {prefix:<24} [{bar:30}] {pos}/{len} {elapsed:>4} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style = ProgressStyle::with_template(
+            "{spinner} {prefix:<24} [{bar:30}] {pos}/{len} {elapsed:>4} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(format!("{stage} ({kind})"));
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -42,9 +48,18 @@ impl Ui {
     /// Reports a finished (or cached, failed, skipped) stage.
     pub fn finished(&self, o: &RunStage) {
         let line = match &o.error {
-            Some(e) if o.status == super::status::FAILED => format!("  {:<7} {} ({})\n          error: {}", o.status, o.stage, o.kind, e.replace('\n', "\n          ")),
+            Some(e) if o.status == super::status::FAILED => format!(
+                "  {:<7} {} ({})\n          error: {}",
+                o.status,
+                o.stage,
+                o.kind,
+                e.replace('\n', "\n          ")
+            ),
             Some(e) => format!("  {:<7} {} ({}): {e}", o.status, o.stage, o.kind),
-            None => format!("  {:<7} {} ({}) {:.2}s", o.status, o.stage, o.kind, o.seconds),
+            None => format!(
+                "  {:<7} {} ({}) {:.2}s",
+                o.status, o.stage, o.kind, o.seconds
+            ),
         };
         self.println(&line);
     }
@@ -70,12 +85,34 @@ impl Ui {
 
 /// The end-of-run table: stage, kind, status, time; then totals.
 pub fn summary(log: &RunLog) -> String {
-    let w = log.stages.iter().map(|s| s.stage.len()).max().unwrap_or(5).max(5);
-    let k = log.stages.iter().map(|s| s.kind.len()).max().unwrap_or(4).max(4);
-    let mut s = format!("{:<w$}  {:<k$}  {:<11}  {:>9}\n", "stage", "kind", "status", "time");
+    let w = log
+        .stages
+        .iter()
+        .map(|s| s.stage.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let k = log
+        .stages
+        .iter()
+        .map(|s| s.kind.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut s = format!(
+        "{:<w$}  {:<k$}  {:<11}  {:>9}\n",
+        "stage", "kind", "status", "time"
+    );
     for st in &log.stages {
-        let t = if st.status == super::status::CACHED { "-".to_owned() } else { format!("{:.2}s", st.seconds) };
-        s.push_str(&format!("{:<w$}  {:<k$}  {:<11}  {:>9}\n", st.stage, st.kind, st.status, t));
+        let t = if st.status == super::status::CACHED {
+            "-".to_owned()
+        } else {
+            format!("{:.2}s", st.seconds)
+        };
+        s.push_str(&format!(
+            "{:<w$}  {:<k$}  {:<11}  {:>9}\n",
+            st.stage, st.kind, st.status, t
+        ));
     }
     let count = |x: &str| log.stages.iter().filter(|s| s.status == x).count();
     s.push_str(&format!(

@@ -592,7 +592,11 @@ pub fn simulate_with(
         .into_par_iter()
         .map(|p| {
             let r = simulate_path(cfg, models, &steppers, p);
-            if on_path() { r } else { Err(FinanceError::Interrupted) }
+            if on_path() {
+                r
+            } else {
+                Err(FinanceError::Interrupted)
+            }
         })
         .collect();
     let max_lag = cfg.max_lag.min(cfg.n_days - 1);

@@ -12,8 +12,8 @@ pub mod yaml;
 
 use crate::stage::{ParamKind, ParamSpec, Params, Stage};
 use crate::stages::Registry;
-pub use errors::{SpecError, SpecErrors};
 use errors::{Collector, suggest};
+pub use errors::{SpecError, SpecErrors};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -85,9 +85,7 @@ impl std::str::FromStr for Override {
             .split_once('=')
             .ok_or_else(|| format!("expected KEY=VALUE (e.g. params.q=1.5), got '{s}'"))?;
         if !k.contains('.') {
-            return Err(format!(
-                "'{k}': use params.NAME=VALUE or STAGE.PARAM=VALUE"
-            ));
+            return Err(format!("'{k}': use params.NAME=VALUE or STAGE.PARAM=VALUE"));
         }
         let value = yaml::parse(v).map_err(|e| format!("value of '{k}': {}", e.message))?;
         Ok(Override {
@@ -98,7 +96,11 @@ impl std::str::FromStr for Override {
 }
 
 /// Reads, parses and validates a pipeline file.
-pub fn load(path: &Path, registry: &Registry, overrides: &[Override]) -> Result<Pipeline, SpecErrors> {
+pub fn load(
+    path: &Path,
+    registry: &Registry,
+    overrides: &[Override],
+) -> Result<Pipeline, SpecErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         SpecErrors(vec![SpecError {
             file: path.to_path_buf(),
@@ -121,7 +123,12 @@ pub fn parse(
     let root = match yaml::parse(text) {
         Ok(n) => n,
         Err(e) => {
-            let msg = e.message.lines().next().unwrap_or("invalid YAML").to_owned();
+            let msg = e
+                .message
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .to_owned();
             c.push(e.loc, "", format!("invalid YAML: {msg}"));
             return c.finish(unreachable_pipeline());
         }
@@ -161,7 +168,9 @@ pub fn parse(
                     p.name = s;
                 }
             }
-            "description" => p.description = expect_str(&mut c, v, "description").unwrap_or_default(),
+            "description" => {
+                p.description = expect_str(&mut c, v, "description").unwrap_or_default()
+            }
             "seed" => p.seed = expect_seed(&mut c, v, "seed").unwrap_or(0),
             "params" => match v.as_map() {
                 Some(m) => {
@@ -170,14 +179,29 @@ pub fn parse(
                     }
                 }
                 None if v.value == Value::Null => {}
-                None => c.push(v.loc, "params", format!("must be a mapping, found {}", v.value.type_name())),
+                None => c.push(
+                    v.loc,
+                    "params",
+                    format!("must be a mapping, found {}", v.value.type_name()),
+                ),
             },
             "stages" => stages_node = Some(v),
-            other => c.push(k.loc, other, format!("unknown top-level key{}", suggest(other, TOP_KEYS.iter().copied()))),
+            other => c.push(
+                k.loc,
+                other,
+                format!(
+                    "unknown top-level key{}",
+                    suggest(other, TOP_KEYS.iter().copied())
+                ),
+            ),
         }
     }
     match stages_node {
-        None => c.push(root.loc, "stages", "missing `stages:` (a mapping of stage name → {kind, needs, with})"),
+        None => c.push(
+            root.loc,
+            "stages",
+            "missing `stages:` (a mapping of stage name → {kind, needs, with})",
+        ),
         Some(n) => match n.as_map() {
             Some(m) if !m.is_empty() => {
                 for (k, v) in m {
@@ -187,18 +211,28 @@ pub fn parse(
                 }
             }
             Some(_) => c.push(n.loc, "stages", "no stages declared"),
-            None => c.push(n.loc, "stages", format!("must be a mapping of stage name → stage, found {}", n.value.type_name())),
+            None => c.push(
+                n.loc,
+                "stages",
+                format!(
+                    "must be a mapping of stage name → stage, found {}",
+                    n.value.type_name()
+                ),
+            ),
         },
     }
     apply_overrides(&mut c, &mut p, overrides);
     check_references(&mut c, &mut p);
     check_params(&mut c, &p, registry);
-    if c.errors.is_empty() {
-        if let Err(cycle) = crate::graph::find_cycle(&p) {
+    if c.errors.is_empty()
+        && let Err(cycle) = crate::graph::find_cycle(&p) {
             let first = p.stage(&cycle[0]).map_or(Loc::default(), |s| s.loc);
-            c.push(first, format!("stages.{}", cycle[0]), format!("dependency cycle: {}", cycle.join(" → ")));
+            c.push(
+                first,
+                format!("stages.{}", cycle[0]),
+                format!("dependency cycle: {}", cycle.join(" → ")),
+            );
         }
-    }
     c.finish(p)
 }
 
@@ -219,7 +253,11 @@ fn expect_str(c: &mut Collector, v: &Node, key: &str) -> Option<String> {
     match &v.value {
         Value::Str(s) => Some(s.clone()),
         other => {
-            c.push(v.loc, key, format!("expected a string, found {}", other.type_name()));
+            c.push(
+                v.loc,
+                key,
+                format!("expected a string, found {}", other.type_name()),
+            );
             None
         }
     }
@@ -229,7 +267,14 @@ fn expect_seed(c: &mut Collector, v: &Node, key: &str) -> Option<u64> {
     match &v.value {
         Value::Int(i) if *i >= 0 => Some(*i as u64),
         other => {
-            c.push(v.loc, key, format!("expected a non-negative integer seed, found {}", other.type_name()));
+            c.push(
+                v.loc,
+                key,
+                format!(
+                    "expected a non-negative integer seed, found {}",
+                    other.type_name()
+                ),
+            );
             None
         }
     }
@@ -238,11 +283,26 @@ fn expect_seed(c: &mut Collector, v: &Node, key: &str) -> Option<u64> {
 fn parse_stage(c: &mut Collector, k: &Key, v: &Node, registry: &Registry) -> Option<StageDecl> {
     let name = k.name.clone();
     let path = format!("stages.{name}");
-    if name.is_empty() || !name.chars().all(|ch| ch.is_alphanumeric() || "_-".contains(ch)) {
-        c.push(k.loc, &path, "stage names may contain only letters, digits, '_' and '-'");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|ch| ch.is_alphanumeric() || "_-".contains(ch))
+    {
+        c.push(
+            k.loc,
+            &path,
+            "stage names may contain only letters, digits, '_' and '-'",
+        );
     }
     let Some(m) = v.as_map() else {
-        c.push(v.loc, &path, format!("a stage must be a mapping with `kind:`, found {}", v.value.type_name()));
+        c.push(
+            v.loc,
+            &path,
+            format!(
+                "a stage must be a mapping with `kind:`, found {}",
+                v.value.type_name()
+            ),
+        );
         return None;
     };
     let mut d = StageDecl {
@@ -262,7 +322,14 @@ fn parse_stage(c: &mut Collector, k: &Key, v: &Node, registry: &Registry) -> Opt
                 has_kind = true;
                 if let Some(kind) = expect_str(c, sv, &key) {
                     if registry.get(&kind).is_none() {
-                        c.push(sv.loc, &key, format!("unknown stage kind '{kind}'{}", suggest(&kind, registry.kinds())));
+                        c.push(
+                            sv.loc,
+                            &key,
+                            format!(
+                                "unknown stage kind '{kind}'{}",
+                                suggest(&kind, registry.kinds())
+                            ),
+                        );
                     }
                     d.kind = kind;
                 }
@@ -277,43 +344,90 @@ fn parse_stage(c: &mut Collector, k: &Key, v: &Node, registry: &Registry) -> Opt
                     }
                 }
                 Value::Null => {}
-                other => c.push(sv.loc, &key, format!("expected a stage name or a list of stage names, found {}", other.type_name())),
+                other => c.push(
+                    sv.loc,
+                    &key,
+                    format!(
+                        "expected a stage name or a list of stage names, found {}",
+                        other.type_name()
+                    ),
+                ),
             },
             "with" => match &sv.value {
                 Value::Map(entries) => d.with = entries.clone(),
                 Value::Null => {}
-                other => c.push(sv.loc, &key, format!("expected a mapping of parameters, found {}", other.type_name())),
+                other => c.push(
+                    sv.loc,
+                    &key,
+                    format!(
+                        "expected a mapping of parameters, found {}",
+                        other.type_name()
+                    ),
+                ),
             },
             "seed" => d.seed = expect_seed(c, sv, &key),
             "description" => d.description = expect_str(c, sv, &key).unwrap_or_default(),
-            other => c.push(sk.loc, &key, format!("unknown stage key{}", suggest(other, STAGE_KEYS.iter().copied()))),
+            other => c.push(
+                sk.loc,
+                &key,
+                format!(
+                    "unknown stage key{}",
+                    suggest(other, STAGE_KEYS.iter().copied())
+                ),
+            ),
         }
     }
     if !has_kind {
-        c.push(k.loc, &path, format!("stage '{name}' has no `kind:`{}", suggest("", registry.kinds())));
+        c.push(
+            k.loc,
+            &path,
+            format!(
+                "stage '{name}' has no `kind:`{}",
+                suggest("", registry.kinds())
+            ),
+        );
     }
     Some(d)
 }
 
 fn apply_overrides(c: &mut Collector, p: &mut Pipeline, overrides: &[Override]) {
     for o in overrides {
-        let Some((head, rest)) = o.key.split_once('.') else { continue };
+        let Some((head, rest)) = o.key.split_once('.') else {
+            continue;
+        };
         if head == "params" {
             if p.params.contains_key(rest) {
                 p.params.insert(rest.to_owned(), o.value.clone());
             } else {
                 let names: Vec<&str> = p.params.keys().map(String::as_str).collect();
-                c.push(Loc::default(), format!("--set {}", o.key), format!("the pipeline has no parameter '{rest}'{}", suggest(rest, names)));
+                c.push(
+                    Loc::default(),
+                    format!("--set {}", o.key),
+                    format!(
+                        "the pipeline has no parameter '{rest}'{}",
+                        suggest(rest, names)
+                    ),
+                );
             }
         } else if let Some(s) = p.stages.iter_mut().find(|s| s.name == head) {
-            let key = Key { name: rest.to_owned(), loc: o.value.loc };
+            let key = Key {
+                name: rest.to_owned(),
+                loc: o.value.loc,
+            };
             match s.with.iter_mut().find(|(k, _)| k.name == rest) {
                 Some(entry) => entry.1 = o.value.clone(),
                 None => s.with.push((key, o.value.clone())),
             }
         } else {
             let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
-            c.push(Loc::default(), format!("--set {}", o.key), format!("no stage or `params` called '{head}'{}", suggest(head, names)));
+            c.push(
+                Loc::default(),
+                format!("--set {}", o.key),
+                format!(
+                    "no stage or `params` called '{head}'{}",
+                    suggest(head, names)
+                ),
+            );
         }
     }
 }
@@ -340,8 +454,12 @@ fn references(s: &str) -> Vec<(std::ops::Range<usize>, Result<Reference, String>
         let parts: Vec<&str> = inner.splitn(3, '.').collect();
         let r = match parts.as_slice() {
             ["params", name] if !name.is_empty() => Ok(Reference::Param((*name).to_owned())),
-            ["stages", st, out] if !st.is_empty() && !out.is_empty() => Ok(Reference::Scalar((*st).to_owned(), (*out).to_owned())),
-            _ => Err(format!("bad reference `${{{inner}}}`: use ${{params.NAME}} or ${{stages.STAGE.SCALAR}}")),
+            ["stages", st, out] if !st.is_empty() && !out.is_empty() => {
+                Ok(Reference::Scalar((*st).to_owned(), (*out).to_owned()))
+            }
+            _ => Err(format!(
+                "bad reference `${{{inner}}}`: use ${{params.NAME}} or ${{stages.STAGE.SCALAR}}"
+            )),
         };
         out.push((start..end + 1, r));
         from = end + 1;
@@ -363,10 +481,21 @@ fn check_references(c: &mut Collector, p: &mut Pipeline) {
     for s in &mut p.stages {
         for n in &s.needs {
             if !names.contains(n) {
-                c.push(s.loc, format!("stages.{}.needs", s.name), format!("needs '{n}', which is not a stage{}", suggest(n, names.iter().map(String::as_str))));
+                c.push(
+                    s.loc,
+                    format!("stages.{}.needs", s.name),
+                    format!(
+                        "needs '{n}', which is not a stage{}",
+                        suggest(n, names.iter().map(String::as_str))
+                    ),
+                );
             }
             if *n == s.name {
-                c.push(s.loc, format!("stages.{}.needs", s.name), "a stage cannot need itself");
+                c.push(
+                    s.loc,
+                    format!("stages.{}.needs", s.name),
+                    "a stage cannot need itself",
+                );
             }
         }
         let mut inferred = Vec::new();
@@ -377,10 +506,24 @@ fn check_references(c: &mut Collector, p: &mut Pipeline) {
                     match r {
                         Err(m) => c.push(loc, &key, m),
                         Ok(Reference::Param(name)) if !p.params.contains_key(&name) => {
-                            c.push(loc, &key, format!("`${{params.{name}}}` is not defined under `params:`{}", suggest(&name, p.params.keys().map(String::as_str))));
+                            c.push(
+                                loc,
+                                &key,
+                                format!(
+                                    "`${{params.{name}}}` is not defined under `params:`{}",
+                                    suggest(&name, p.params.keys().map(String::as_str))
+                                ),
+                            );
                         }
                         Ok(Reference::Scalar(st, _)) if !names.contains(&st) => {
-                            c.push(loc, &key, format!("`${{stages.{st}...}}` names no stage{}", suggest(&st, names.iter().map(String::as_str))));
+                            c.push(
+                                loc,
+                                &key,
+                                format!(
+                                    "`${{stages.{st}...}}` names no stage{}",
+                                    suggest(&st, names.iter().map(String::as_str))
+                                ),
+                            );
                         }
                         Ok(Reference::Scalar(st, _)) => inferred.push(st),
                         Ok(Reference::Param(_)) => {}
@@ -404,7 +547,9 @@ fn check_references(c: &mut Collector, p: &mut Pipeline) {
 
 fn check_params(c: &mut Collector, p: &Pipeline, registry: &Registry) {
     for s in &p.stages {
-        let Some(stage) = registry.get(&s.kind) else { continue };
+        let Some(stage) = registry.get(&s.kind) else {
+            continue;
+        };
         if let Err(errs) = instantiate(p, s, stage, None) {
             c.errors.extend(errs.0);
         }
@@ -431,7 +576,15 @@ pub fn instantiate(
     for (k, v) in &decl.with {
         let key = format!("stages.{}.with.{}", decl.name, k.name);
         let Some(spec) = specs.iter().find(|sp| sp.name == k.name) else {
-            c.push(k.loc, &key, format!("unknown parameter for kind '{}'{}", decl.kind, suggest(&k.name, specs.iter().map(|sp| sp.name))));
+            c.push(
+                k.loc,
+                &key,
+                format!(
+                    "unknown parameter for kind '{}'{}",
+                    decl.kind,
+                    suggest(&k.name, specs.iter().map(|sp| sp.name))
+                ),
+            );
             continue;
         };
         match resolve(p, v, spec.kind, scalars) {
@@ -450,7 +603,16 @@ pub fn instantiate(
             Some(d) => {
                 values.insert(spec.name.to_owned(), default_value(spec, d));
             }
-            None => c.push(decl.loc, format!("stages.{}.with", decl.name), format!("missing required parameter '{}' ({}: {})", spec.name, spec.kind.describe(), spec.doc)),
+            None => c.push(
+                decl.loc,
+                format!("stages.{}.with", decl.name),
+                format!(
+                    "missing required parameter '{}' ({}: {})",
+                    spec.name,
+                    spec.kind.describe(),
+                    spec.doc
+                ),
+            ),
         }
     }
     if !c.errors.is_empty() || pending {
@@ -458,8 +620,16 @@ pub fn instantiate(
     }
     let params = Params::new(values, p.base_dir.clone());
     if let Err(e) = stage.check(&params) {
-        let loc = decl.with.iter().find(|(k, _)| k.name == e.param).map_or(decl.loc, |(_, v)| v.loc);
-        c.push(loc, format!("stages.{}.with.{}", decl.name, e.param), e.message);
+        let loc = decl
+            .with
+            .iter()
+            .find(|(k, _)| k.name == e.param)
+            .map_or(decl.loc, |(_, v)| v.loc);
+        c.push(
+            loc,
+            format!("stages.{}.with.{}", decl.name, e.param),
+            e.message,
+        );
     }
     c.finish(Some(params))
 }
@@ -467,19 +637,30 @@ pub fn instantiate(
 fn default_value(spec: &ParamSpec, text: &str) -> J {
     let v: J = serde_json::from_str(text).unwrap_or(J::String(text.to_owned()));
     match (spec.kind, &v) {
-        (ParamKind::Float, J::Number(n)) => n.as_f64().and_then(serde_json::Number::from_f64).map_or(v.clone(), J::Number),
+        (ParamKind::Float, J::Number(n)) => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(v.clone(), J::Number),
         _ => v,
     }
 }
 
 /// Resolves references in `n` and converts it to JSON of the required kind.
 /// `Ok(None)`: depends on an upstream scalar that is not known yet.
-fn resolve(p: &Pipeline, n: &Node, kind: ParamKind, scalars: Option<ScalarLookup>) -> Result<Option<J>, String> {
+fn resolve(
+    p: &Pipeline,
+    n: &Node,
+    kind: ParamKind,
+    scalars: Option<ScalarLookup>,
+) -> Result<Option<J>, String> {
     let v = match substitute(p, n, scalars)? {
         None => {
             return match kind {
                 ParamKind::Float | ParamKind::Any => Ok(None),
-                other => Err(format!("an upstream scalar is a number, but this parameter is {}", other.with_article())),
+                other => Err(format!(
+                    "an upstream scalar is a number, but this parameter is {}",
+                    other.with_article()
+                )),
             };
         }
         Some(v) => v,
@@ -488,7 +669,10 @@ fn resolve(p: &Pipeline, n: &Node, kind: ParamKind, scalars: Option<ScalarLookup
     if let (ParamKind::Path, J::String(rel)) = (kind, &v) {
         let path = p.base_dir.join(rel);
         if !path.is_file() {
-            return Err(format!("file not found: {} (paths are relative to the pipeline file)", path.display()));
+            return Err(format!(
+                "file not found: {} (paths are relative to the pipeline file)",
+                path.display()
+            ));
         }
     }
     Ok(Some(v))
@@ -508,7 +692,10 @@ fn substitute(p: &Pipeline, n: &Node, scalars: Option<ScalarLookup>) -> Result<O
             for (range, r) in refs {
                 let value = match r? {
                     Reference::Param(name) => {
-                        let node = p.params.get(&name).ok_or_else(|| format!("`${{params.{name}}}` is not defined"))?;
+                        let node = p
+                            .params
+                            .get(&name)
+                            .ok_or_else(|| format!("`${{params.{name}}}` is not defined"))?;
                         match substitute(p, node, scalars)? {
                             Some(v) => v,
                             None => return Ok(None),
@@ -517,8 +704,14 @@ fn substitute(p: &Pipeline, n: &Node, scalars: Option<ScalarLookup>) -> Result<O
                     Reference::Scalar(st, name) => match scalars {
                         None => return Ok(None),
                         Some(f) => {
-                            let x = f(&st, &name).ok_or_else(|| format!("stage '{st}' produced no scalar '{name}'"))?;
-                            serde_json::Number::from_f64(x).map(J::Number).ok_or_else(|| format!("`${{stages.{st}.{name}}}` is not finite ({x})"))?
+                            let x = f(&st, &name).ok_or_else(|| {
+                                format!("stage '{st}' produced no scalar '{name}'")
+                            })?;
+                            serde_json::Number::from_f64(x)
+                                .map(J::Number)
+                                .ok_or_else(|| {
+                                    format!("`${{stages.{st}.{name}}}` is not finite ({x})")
+                                })?
                         }
                     },
                 };
@@ -577,7 +770,11 @@ fn coerce(v: &J, kind: ParamKind) -> Result<J, String> {
     let wrong = || format!("expected {}, found {}", kind.with_article(), json_type(v));
     match kind {
         ParamKind::Float => match v {
-            J::Number(n) => n.as_f64().and_then(serde_json::Number::from_f64).map(J::Number).ok_or_else(wrong),
+            J::Number(n) => n
+                .as_f64()
+                .and_then(serde_json::Number::from_f64)
+                .map(J::Number)
+                .ok_or_else(wrong),
             J::Null => Ok(J::Null),
             _ => Err(wrong()),
         },
@@ -597,7 +794,12 @@ fn coerce(v: &J, kind: ParamKind) -> Result<J, String> {
         ParamKind::FloatList => match v {
             J::Array(a) => a
                 .iter()
-                .map(|x| x.as_f64().and_then(serde_json::Number::from_f64).map(J::Number).ok_or_else(wrong))
+                .map(|x| {
+                    x.as_f64()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(J::Number)
+                        .ok_or_else(wrong)
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(J::Array),
             _ => Err(wrong()),

@@ -4,19 +4,51 @@
 
 use super::param_or_upstream;
 use crate::finance::calibration::Frictionless;
-use crate::stage::{Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx};
+use crate::stage::{
+    Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
+};
 use anyhow::Result;
 
 /// The `frictionless_calibration` stage kind.
 pub struct Calibration;
 
 const PARAMS: &[ParamSpec] = &[
-    ParamSpec::opt("sigma", K::Float, "null", "absolute daily volatility σ; null: upstream scalar `sigma`"),
-    ParamSpec::opt("shares_outstanding", K::Float, "null", "supply s; null: upstream scalar `shares_outstanding`"),
-    ParamSpec::opt("gamma_bar", K::Float, "null", "aggregate risk aversion γ̄; null: upstream `gamma_bar`, else from `mean_return`"),
-    ParamSpec::opt("mean_return", K::Float, "null", "mean daily price change μ̄ (used when γ̄ is not given); null: upstream"),
-    ParamSpec::opt("kappa", K::Float, "null", "κ = γ¹/γ²; null: upstream `kappa`, else 0.5"),
-    ParamSpec::opt("days_per_year", K::Float, "252", "trading days per year (for annualised figures)"),
+    ParamSpec::opt(
+        "sigma",
+        K::Float,
+        "null",
+        "absolute daily volatility σ; null: upstream scalar `sigma`",
+    ),
+    ParamSpec::opt(
+        "shares_outstanding",
+        K::Float,
+        "null",
+        "supply s; null: upstream scalar `shares_outstanding`",
+    ),
+    ParamSpec::opt(
+        "gamma_bar",
+        K::Float,
+        "null",
+        "aggregate risk aversion γ̄; null: upstream `gamma_bar`, else from `mean_return`",
+    ),
+    ParamSpec::opt(
+        "mean_return",
+        K::Float,
+        "null",
+        "mean daily price change μ̄ (used when γ̄ is not given); null: upstream",
+    ),
+    ParamSpec::opt(
+        "kappa",
+        K::Float,
+        "null",
+        "κ = γ¹/γ²; null: upstream `kappa`, else 0.5",
+    ),
+    ParamSpec::opt(
+        "days_per_year",
+        K::Float,
+        "252",
+        "trading days per year (for annualised figures)",
+    ),
 ];
 
 impl Stage for Calibration {
@@ -33,17 +65,20 @@ impl Stage for Calibration {
         PARAMS
     }
     fn sources(&self) -> &'static [&'static str] {
-        &["src/stages/calibration.rs", "src/stages/mod.rs", "src/finance/calibration.rs"]
+        &[
+            "src/stages/calibration.rs",
+            "src/stages/mod.rs",
+            "src/finance/calibration.rs",
+        ]
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
-        for name in ["sigma", "shares_outstanding", "gamma_bar", "mean_return", "kappa"] {
-            if let Ok(Some(v)) = p.opt_f64(name) {
-                if !(v > 0.0 && v.is_finite()) {
-                    return Err(ParamError::new(name, format!("must be a finite number > 0, got {v}")));
-                }
-            }
-        }
-        Ok(())
+        p.require_positive(&[
+            "sigma",
+            "shares_outstanding",
+            "gamma_bar",
+            "mean_return",
+            "kappa",
+        ])
     }
     fn run(&self, _ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let sigma = param_or_upstream(p, inputs, "sigma")?;
@@ -55,8 +90,15 @@ impl Stage for Calibration {
         };
         let fr = match p.opt_f64("gamma_bar")? {
             Some(g) => Frictionless::from_gamma_bar(sigma, s, g, kappa)?,
-            None if inputs.has_scalar("gamma_bar") => Frictionless::from_gamma_bar(sigma, s, inputs.scalar("gamma_bar")?, kappa)?,
-            None => Frictionless::from_mu_bar(sigma, s, param_or_upstream(p, inputs, "mean_return")?, kappa)?,
+            None if inputs.has_scalar("gamma_bar") => {
+                Frictionless::from_gamma_bar(sigma, s, inputs.scalar("gamma_bar")?, kappa)?
+            }
+            None => Frictionless::from_mu_bar(
+                sigma,
+                s,
+                param_or_upstream(p, inputs, "mean_return")?,
+                kappa,
+            )?,
         };
         let mut out = Outputs::new()
             .scalar("sigma", fr.sigma)

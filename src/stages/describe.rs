@@ -9,7 +9,12 @@ use arrow::datatypes::DataType;
 /// The `describe` stage kind.
 pub struct Describe;
 
-const PARAMS: &[ParamSpec] = &[ParamSpec::opt("table", K::Str, "\"table\"", "name of the upstream table to describe")];
+const PARAMS: &[ParamSpec] = &[ParamSpec::opt(
+    "table",
+    K::Str,
+    "\"table\"",
+    "name of the upstream table to describe",
+)];
 
 impl Stage for Describe {
     fn kind(&self) -> &'static str {
@@ -42,15 +47,30 @@ impl Stage for Describe {
             count.push((col.len() - col.null_count()) as i64);
             nulls.push(col.null_count() as i64);
             let fmt = arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &opts)?;
-            first.push(if col.is_empty() { String::new() } else { fmt.value(0).to_string() });
-            last.push(if col.is_empty() { String::new() } else { fmt.value(col.len() - 1).to_string() });
-            let numeric = col.data_type().is_numeric() && !matches!(col.data_type(), DataType::Decimal128(..));
-            let s = if numeric { summary(&f64_column(t, field.name())?) } else { None };
+            first.push(if col.is_empty() {
+                String::new()
+            } else {
+                fmt.value(0).to_string()
+            });
+            last.push(if col.is_empty() {
+                String::new()
+            } else {
+                fmt.value(col.len() - 1).to_string()
+            });
+            let numeric = col.data_type().is_numeric()
+                && !matches!(col.data_type(), DataType::Decimal128(..));
+            let s = if numeric {
+                summary(&f64_column(t, field.name())?)
+            } else {
+                None
+            };
             for (i, slot) in stats.iter_mut().enumerate() {
                 slot.push(s.map(|v| v[i]));
             }
             if let Some(v) = s {
-                out = out.scalar(&format!("{}.mean", field.name()), v[0]).scalar(&format!("{}.std", field.name()), v[1]);
+                out = out
+                    .scalar(&format!("{}.mean", field.name()), v[0])
+                    .scalar(&format!("{}.std", field.name()), v[1]);
             }
         }
         let [mean, std, min, p25, median, p75, max] = stats;
@@ -82,13 +102,25 @@ fn summary(values: &[f64]) -> Option<[f64; 7]> {
     v.sort_by(f64::total_cmp);
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     let q = |p: f64| {
         let h = p * (n - 1.0);
         let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
         v[lo] + (h - lo as f64) * (v[hi] - v[lo])
     };
-    Some([mean, var.sqrt(), v[0], q(0.25), q(0.5), q(0.75), v[v.len() - 1]])
+    Some([
+        mean,
+        var.sqrt(),
+        v[0],
+        q(0.25),
+        q(0.5),
+        q(0.75),
+        v[v.len() - 1],
+    ])
 }
 
 #[cfg(test)]

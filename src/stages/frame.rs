@@ -13,8 +13,10 @@ pub fn from_polars(df: &mut DataFrame) -> Result<Table> {
     ParquetWriter::new(&mut buf)
         .finish(df)
         .context("encoding a DataFrame as Parquet")?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(buf))?
-        .build()?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(buf),
+    )?
+    .build()?;
     let schema = reader.schema();
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(arrow::compute::concat_batches(&schema, &batches)?)

@@ -1,7 +1,9 @@
 //! `generate`: a synthetic table (a seeded Gaussian random walk), optionally slow. It exercises
 //! the engine (caching, parallelism, interruption) in tests and benchmarks without any data.
 
-use crate::stage::{Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx};
+use crate::stage::{
+    Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
+};
 use crate::table::TableBuilder;
 use anyhow::Result;
 use rand::SeedableRng;
@@ -14,9 +16,24 @@ pub struct Generate;
 const PARAMS: &[ParamSpec] = &[
     ParamSpec::opt("rows", K::Int, "100", "number of rows"),
     ParamSpec::opt("scale", K::Float, "1.0", "standard deviation of each step"),
-    ParamSpec::opt("offset", K::Float, "0.0", "added to every value (upstream `value` means are added too)"),
-    ParamSpec::opt("sleep_ms", K::Int, "0", "milliseconds to spend, in 10 ms slices that honour Ctrl-C"),
-    ParamSpec::opt("nan_at", K::Int, "-1", "row to set to NaN (to test the non-finite check); -1 for none"),
+    ParamSpec::opt(
+        "offset",
+        K::Float,
+        "0.0",
+        "added to every value (upstream `value` means are added too)",
+    ),
+    ParamSpec::opt(
+        "sleep_ms",
+        K::Int,
+        "0",
+        "milliseconds to spend, in 10 ms slices that honour Ctrl-C",
+    ),
+    ParamSpec::opt(
+        "nan_at",
+        K::Int,
+        "-1",
+        "row to set to NaN (to test the non-finite check); -1 for none",
+    ),
 ];
 
 impl Stage for Generate {
@@ -36,9 +53,14 @@ impl Stage for Generate {
         &["src/stages/generate.rs"]
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
-        let scale = p.f64("scale").map_err(|e| ParamError::new("scale", e.to_string()))?;
+        let scale = p
+            .f64("scale")
+            .map_err(|e| ParamError::new("scale", e.to_string()))?;
         if !(scale >= 0.0 && scale.is_finite()) {
-            return Err(ParamError::new("scale", format!("must be a finite number ≥ 0, got {scale}")));
+            return Err(ParamError::new(
+                "scale",
+                format!("must be a finite number ≥ 0, got {scale}"),
+            ));
         }
         Ok(())
     }
@@ -66,16 +88,18 @@ impl Stage for Generate {
             x += scale * z;
             values.push(x + offset);
         }
-        if let Ok(i) = usize::try_from(p.get("nan_at")?.as_i64().unwrap_or(-1)) {
-            if let Some(v) = values.get_mut(i) {
+        if let Ok(i) = usize::try_from(p.get("nan_at")?.as_i64().unwrap_or(-1))
+            && let Some(v) = values.get_mut(i) {
                 *v = f64::NAN;
             }
-        }
         let mean = values.iter().sum::<f64>() / rows.max(1) as f64;
         let t = TableBuilder::new()
             .i64("i", (0..rows as i64).collect())
             .f64("value", values)
             .build()?;
-        Ok(Outputs::new().table("table", t).scalar("mean", mean).scalar("rows", rows as f64))
+        Ok(Outputs::new()
+            .table("table", t)
+            .scalar("mean", mean)
+            .scalar("rows", rows as f64))
     }
 }

@@ -4,7 +4,9 @@
 //! proportional cost as a fraction of the average price.
 
 use crate::finance::stats::{acf, mean, sd};
-use crate::stage::{Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx};
+use crate::stage::{
+    Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
+};
 use crate::table::{TableBuilder, f64_column, str_column};
 use anyhow::{Result, bail};
 
@@ -12,13 +14,43 @@ use anyhow::{Result, bail};
 pub struct MarketData;
 
 const PARAMS: &[ParamSpec] = &[
-    ParamSpec::opt("table", K::Str, "\"table\"", "upstream table with one row per trading day"),
-    ParamSpec::opt("date_column", K::Str, "\"date\"", "date column (copied to the `series` table)"),
+    ParamSpec::opt(
+        "table",
+        K::Str,
+        "\"table\"",
+        "upstream table with one row per trading day",
+    ),
+    ParamSpec::opt(
+        "date_column",
+        K::Str,
+        "\"date\"",
+        "date column (copied to the `series` table)",
+    ),
     ParamSpec::opt("price_column", K::Str, "\"close\"", "price column"),
-    ParamSpec::opt("volume_column", K::Str, "\"volume\"", "daily share volume column"),
-    ParamSpec::opt("acf_lags", K::Int, "60", "largest lag of the volume autocorrelation"),
-    ParamSpec::opt("cost_fraction", K::Float, "0.0025", "proportional cost as a fraction of the average price"),
-    ParamSpec::opt("shares_outstanding", K::Float, "2.46e11", "supply s passed on to the calibration"),
+    ParamSpec::opt(
+        "volume_column",
+        K::Str,
+        "\"volume\"",
+        "daily share volume column",
+    ),
+    ParamSpec::opt(
+        "acf_lags",
+        K::Int,
+        "60",
+        "largest lag of the volume autocorrelation",
+    ),
+    ParamSpec::opt(
+        "cost_fraction",
+        K::Float,
+        "0.0025",
+        "proportional cost as a fraction of the average price",
+    ),
+    ParamSpec::opt(
+        "shares_outstanding",
+        K::Float,
+        "2.46e11",
+        "supply s passed on to the calibration",
+    ),
 ];
 
 impl Stage for MarketData {
@@ -38,13 +70,7 @@ impl Stage for MarketData {
         &["src/stages/market_data.rs", "src/finance/stats.rs"]
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
-        for name in ["cost_fraction", "shares_outstanding"] {
-            let v = p.f64(name).map_err(|e| ParamError::new(name, e.to_string()))?;
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(ParamError::new(name, format!("must be a finite number > 0, got {v}")));
-            }
-        }
-        Ok(())
+        p.require_positive(&["cost_fraction", "shares_outstanding"])
     }
     fn run(&self, _ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let t = inputs.table(p.str("table")?)?;
@@ -55,7 +81,10 @@ impl Stage for MarketData {
             bail!("need at least 3 trading days, got {}", price.len());
         }
         if let Some(i) = price.iter().chain(&volume).position(|v| !v.is_finite()) {
-            bail!("missing or non-finite price/volume in row {}", i % price.len() + 1);
+            bail!(
+                "missing or non-finite price/volume in row {}",
+                i % price.len() + 1
+            );
         }
         let changes: Vec<f64> = price.windows(2).map(|w| w[1] - w[0]).collect();
         let avg_price = mean(&price);
@@ -68,10 +97,19 @@ impl Stage for MarketData {
             .i64("day", (1..=price.len() as i64).collect())
             .str("date", &dates)
             .f64("price", price.clone())
-            .opt_f64("change", change_col.iter().map(|c| c.is_finite().then_some(*c)).collect())
+            .opt_f64(
+                "change",
+                change_col
+                    .iter()
+                    .map(|c| c.is_finite().then_some(*c))
+                    .collect(),
+            )
             .f64("volume", volume.clone())
             .build()?;
-        let acf_t = TableBuilder::new().i64("lag", (0..vacf.len() as i64).collect()).f64("acf", vacf.clone()).build()?;
+        let acf_t = TableBuilder::new()
+            .i64("lag", (0..vacf.len() as i64).collect())
+            .f64("acf", vacf.clone())
+            .build()?;
         let mut out = Outputs::new()
             .table("series", series)
             .table("volume_acf", acf_t)

@@ -4,10 +4,12 @@
 //! sample paths are stored.
 
 use super::frictionless;
+use crate::finance::FinanceError;
 use crate::finance::power::NormalisedPower;
 use crate::finance::sde::{ModelKind, ModelSpec, SimConfig, simulate_with};
-use crate::finance::FinanceError;
-use crate::stage::{Cancelled, Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx};
+use crate::stage::{
+    Cancelled, Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
+};
 use crate::table::{Table, TableBuilder, f64_column, str_column};
 use anyhow::{Result, anyhow, bail};
 use std::sync::Arc;
@@ -16,14 +18,39 @@ use std::sync::Arc;
 pub struct Simulate;
 
 const PARAMS: &[ParamSpec] = &[
-    ParamSpec::opt("models", K::StrList, "[]", "models (rows of the upstream `models` table) to simulate; empty: all"),
+    ParamSpec::opt(
+        "models",
+        K::StrList,
+        "[]",
+        "models (rows of the upstream `models` table) to simulate; empty: all",
+    ),
     ParamSpec::opt("paths", K::Int, "64", "number of independent paths"),
-    ParamSpec::opt("days", K::Int, "2520", "recorded trading days per path (10 years)"),
+    ParamSpec::opt(
+        "days",
+        K::Int,
+        "2520",
+        "recorded trading days per path (10 years)",
+    ),
     ParamSpec::opt("substeps", K::Int, "100", "Euler substeps per day"),
-    ParamSpec::opt("burn_in_days", K::Int, "0", "days simulated before recording (X₀ = 0, the calibrated allocation)"),
-    ParamSpec::opt("keep_paths", K::Int, "3", "sample paths stored in the `paths` table"),
+    ParamSpec::opt(
+        "burn_in_days",
+        K::Int,
+        "0",
+        "days simulated before recording (X₀ = 0, the calibrated allocation)",
+    ),
+    ParamSpec::opt(
+        "keep_paths",
+        K::Int,
+        "3",
+        "sample paths stored in the `paths` table",
+    ),
     ParamSpec::opt("max_lag", K::Int, "40", "largest ACF lag (days)"),
-    ParamSpec::opt("hist_bins", K::Int, "60", "bins of the empirical density of X"),
+    ParamSpec::opt(
+        "hist_bins",
+        K::Int,
+        "60",
+        "bins of the empirical density of X",
+    ),
 ];
 
 /// ACF lags reported as columns and scalars.
@@ -43,13 +70,25 @@ impl Stage for Simulate {
         PARAMS
     }
     fn sources(&self) -> &'static [&'static str] {
-        &["src/stages/simulate.rs", "src/stages/mod.rs", "src/finance/sde.rs", "src/finance/stats.rs", "src/finance/power.rs", "src/finance/ode.rs"]
+        &[
+            "src/stages/simulate.rs",
+            "src/stages/mod.rs",
+            "src/finance/sde.rs",
+            "src/finance/stats.rs",
+            "src/finance/power.rs",
+            "src/finance/ode.rs",
+        ]
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
         for (name, min) in [("paths", 1), ("days", 2), ("substeps", 1), ("hist_bins", 1)] {
-            let v = p.usize(name).map_err(|e| ParamError::new(name, e.to_string()))?;
+            let v = p
+                .usize(name)
+                .map_err(|e| ParamError::new(name, e.to_string()))?;
             if v < min {
-                return Err(ParamError::new(name, format!("must be at least {min}, got {v}")));
+                return Err(ParamError::new(
+                    name,
+                    format!("must be at least {min}, got {v}"),
+                ));
             }
         }
         Ok(())
@@ -79,7 +118,8 @@ impl Stage for Simulate {
         })?;
         let mut out = Outputs::new();
         let mut stats = StatsRows::default();
-        let (mut acf, mut dens, mut paths) = (AcfRows::default(), DensRows::default(), PathRows::default());
+        let (mut acf, mut dens, mut paths) =
+            (AcfRows::default(), DensRows::default(), PathRows::default());
         for (m, sample) in res.models.iter().zip(&res.sample_paths) {
             let lag = |v: &[f64], l: usize| v.get(l).copied().unwrap_or(f64::NAN);
             stats.model.push(m.label.clone());
@@ -116,8 +156,13 @@ impl Stage for Simulate {
                 acf.lag.push(k as i64);
                 acf.x.push(m.acf_x[k]);
                 acf.t.push(m.acf_turnover[k]);
-                acf.ax.push(m.analytic_acf_x.as_ref().and_then(|a| a.get(k).copied()));
-                acf.at.push(m.analytic_acf_turnover.as_ref().and_then(|a| a.get(k).copied()));
+                acf.ax
+                    .push(m.analytic_acf_x.as_ref().and_then(|a| a.get(k).copied()));
+                acf.at.push(
+                    m.analytic_acf_turnover
+                        .as_ref()
+                        .and_then(|a| a.get(k).copied()),
+                );
             }
             for b in 0..m.hist_density.len() {
                 dens.model.push(l.clone());
@@ -127,7 +172,9 @@ impl Stage for Simulate {
                 dens.stat.push(m.stationary_density[b]);
             }
             for sp in sample {
-                for (d, ((x, prem), t)) in sp.x.iter().zip(&sp.premium).zip(&sp.turnover).enumerate() {
+                for (d, ((x, prem), t)) in
+                    sp.x.iter().zip(&sp.premium).zip(&sp.turnover).enumerate()
+                {
                     paths.model.push(l.clone());
                     paths.path.push(sp.path as i64);
                     paths.day.push(d as i64 + 1);
@@ -138,7 +185,9 @@ impl Stage for Simulate {
                 }
             }
         }
-        let mut tb = TableBuilder::new().str("model", &stats.model).str("scheme", &stats.scheme);
+        let mut tb = TableBuilder::new()
+            .str("model", &stats.model)
+            .str("scheme", &stats.scheme);
         for (j, name) in STAT_COLUMNS.iter().enumerate() {
             tb = tb.f64(name, stats.values.iter().map(|v| v[j]).collect());
         }
@@ -252,15 +301,25 @@ fn model_specs(t: &Table, wanted: &[String]) -> Result<Vec<ModelSpec>> {
             continue;
         }
         let kind = if ell[i].is_finite() {
-            ModelKind::Proportional { ell: ell[i], boundary_shift: true }
+            ModelKind::Proportional {
+                ell: ell[i],
+                boundary_shift: true,
+            }
         } else if k[i].is_finite() {
             ModelKind::Quadratic { k: k[i] }
         } else if c1[i].is_finite() && q[i].is_finite() {
-            ModelKind::Power { c1: c1[i], np: Arc::new(NormalisedPower::solve(q[i])?) }
+            ModelKind::Power {
+                c1: c1[i],
+                np: Arc::new(NormalisedPower::solve(q[i])?),
+            }
         } else {
             bail!("model '{}' has neither ell, k nor (q, c1)", names[i]);
         };
-        specs.push(ModelSpec { label: names[i].clone(), delta: delta[i], kind });
+        specs.push(ModelSpec {
+            label: names[i].clone(),
+            delta: delta[i],
+            kind,
+        });
     }
     Ok(specs)
 }

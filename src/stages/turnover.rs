@@ -4,7 +4,9 @@
 
 use super::{frictionless, param_or_upstream, power_label};
 use crate::finance::turnover::{match_power, match_proportional, match_quadratic};
-use crate::stage::{Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx};
+use crate::stage::{
+    Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
+};
 use crate::table::TableBuilder;
 use anyhow::Result;
 
@@ -12,11 +14,36 @@ use anyhow::Result;
 pub struct TurnoverMatching;
 
 const PARAMS: &[ParamSpec] = &[
-    ParamSpec::opt("lambda_p", K::Float, "null", "proportional cost ($/share); null: upstream scalar `lambda_p`"),
-    ParamSpec::opt("turnover", K::Float, "null", "mean daily share turnover; null: upstream scalar `turnover`"),
-    ParamSpec::opt("proportional", K::Bool, "true", "include the proportional-cost model"),
-    ParamSpec::opt("quadratic", K::Bool, "true", "include the quadratic-cost model"),
-    ParamSpec::opt("powers", K::FloatList, "[1.5]", "elasticities q in (1, 2] of power-cost models"),
+    ParamSpec::opt(
+        "lambda_p",
+        K::Float,
+        "null",
+        "proportional cost ($/share); null: upstream scalar `lambda_p`",
+    ),
+    ParamSpec::opt(
+        "turnover",
+        K::Float,
+        "null",
+        "mean daily share turnover; null: upstream scalar `turnover`",
+    ),
+    ParamSpec::opt(
+        "proportional",
+        K::Bool,
+        "true",
+        "include the proportional-cost model",
+    ),
+    ParamSpec::opt(
+        "quadratic",
+        K::Bool,
+        "true",
+        "include the quadratic-cost model",
+    ),
+    ParamSpec::opt(
+        "powers",
+        K::FloatList,
+        "[1.5]",
+        "elasticities q in (1, 2] of power-cost models",
+    ),
 ];
 
 impl Stage for TurnoverMatching {
@@ -33,22 +60,27 @@ impl Stage for TurnoverMatching {
         PARAMS
     }
     fn sources(&self) -> &'static [&'static str] {
-        &["src/stages/turnover.rs", "src/stages/mod.rs", "src/finance/turnover.rs", "src/finance/power.rs", "src/finance/ode.rs"]
+        &[
+            "src/stages/turnover.rs",
+            "src/stages/mod.rs",
+            "src/finance/turnover.rs",
+            "src/finance/power.rs",
+            "src/finance/ode.rs",
+        ]
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
-        for q in p.f64_list("powers").map_err(|e| ParamError::new("powers", e.to_string()))? {
+        for q in p
+            .f64_list("powers")
+            .map_err(|e| ParamError::new("powers", e.to_string()))?
+        {
             if !(q > 1.0 && q <= 2.0) {
-                return Err(ParamError::new("powers", format!("every q must lie in (1, 2], got {q}")));
+                return Err(ParamError::new(
+                    "powers",
+                    format!("every q must lie in (1, 2], got {q}"),
+                ));
             }
         }
-        for name in ["lambda_p", "turnover"] {
-            if let Ok(Some(v)) = p.opt_f64(name) {
-                if !(v > 0.0 && v.is_finite()) {
-                    return Err(ParamError::new(name, format!("must be a finite number > 0, got {v}")));
-                }
-            }
-        }
-        Ok(())
+        p.require_positive(&["lambda_p", "turnover"])
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let fr = frictionless(inputs)?;
@@ -58,14 +90,33 @@ impl Stage for TurnoverMatching {
         let mut out = Outputs::new();
         if p.bool("proportional")? {
             let m = match_proportional(lambda_p, shtu, &fr)?;
-            rows.push("proportional", None, m.lambda, m.beta, m.delta, m.sd_x, m.turnover);
+            rows.push(
+                "proportional",
+                None,
+                m.lambda,
+                m.beta,
+                m.delta,
+                m.sd_x,
+                m.turnover,
+            );
             rows.ell.push(Some(m.ell));
             rows.constants(None, None, [None; 3]);
-            out = out.scalar("proportional.ell", m.ell).scalar("proportional.beta", m.beta).scalar("proportional.sd_x", m.sd_x);
+            out = out
+                .scalar("proportional.ell", m.ell)
+                .scalar("proportional.beta", m.beta)
+                .scalar("proportional.sd_x", m.sd_x);
         }
         if p.bool("quadratic")? {
             let m = match_quadratic(lambda_p, shtu, &fr)?;
-            rows.push("quadratic", Some(2.0), m.lambda, m.beta, m.delta, m.sd_x, m.turnover);
+            rows.push(
+                "quadratic",
+                Some(2.0),
+                m.lambda,
+                m.beta,
+                m.delta,
+                m.sd_x,
+                m.turnover,
+            );
             rows.ell.push(None);
             rows.constants(Some(m.k), None, [None; 3]);
             out = out
@@ -108,7 +159,10 @@ impl Stage for TurnoverMatching {
             .f64("sd_x", rows.sd_x)
             .f64("turnover", rows.turnover)
             .build()?;
-        Ok(out.table("models", t).scalar("turnover", shtu).scalar("lambda_p", lambda_p))
+        Ok(out
+            .table("models", t)
+            .scalar("turnover", shtu)
+            .scalar("lambda_p", lambda_p))
     }
 }
 
@@ -132,7 +186,16 @@ struct Rows {
 
 impl Rows {
     #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, model: &str, q: Option<f64>, lambda: f64, beta: f64, delta: f64, sd_x: f64, turnover: f64) {
+    fn push(
+        &mut self,
+        model: &str,
+        q: Option<f64>,
+        lambda: f64,
+        beta: f64,
+        delta: f64,
+        sd_x: f64,
+        turnover: f64,
+    ) {
         self.model.push(model.to_owned());
         self.q.push(q);
         self.lambda.push(lambda);

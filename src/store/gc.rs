@@ -29,7 +29,8 @@ pub fn gc(store: &Store, older_than: Option<Duration>, dry_run: bool) -> Result<
         let protected = latest_run_keys(store)?;
         let cutoff = SystemTime::now() - age;
         let (old, keep): (Vec<Record>, Vec<Record>) = records.into_iter().partition(|r| {
-            let finished = humantime::parse_rfc3339_weak(&r.finished).unwrap_or(SystemTime::UNIX_EPOCH);
+            let finished =
+                humantime::parse_rfc3339_weak(&r.finished).unwrap_or(SystemTime::UNIX_EPOCH);
             finished < cutoff && !protected.contains(&r.key)
         });
         for r in &old {

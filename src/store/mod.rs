@@ -58,8 +58,12 @@ impl Store {
     /// Opens (and creates) the store at `root`.
     pub fn open(root: &Path) -> Result<Store> {
         for d in ["objects", "records", "runs", "locks", "tmp"] {
-            fs::create_dir_all(root.join(d))
-                .with_context(|| format!("cannot create the store directory {}", root.join(d).display()))?;
+            fs::create_dir_all(root.join(d)).with_context(|| {
+                format!(
+                    "cannot create the store directory {}",
+                    root.join(d).display()
+                )
+            })?;
         }
         Ok(Store {
             root: root.to_path_buf(),
@@ -84,12 +88,17 @@ impl Store {
     /// Writes `bytes` to `dest` atomically: temp file, fsync, rename.
     pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.root.join("tmp").join(format!("{}-{n}.tmp", std::process::id()));
-        let mut f = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{}-{n}.tmp", std::process::id()));
+        let mut f =
+            File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
-        fs::rename(&tmp, dest).with_context(|| format!("cannot move {} into place", dest.display()))?;
+        fs::rename(&tmp, dest)
+            .with_context(|| format!("cannot move {} into place", dest.display()))?;
         Ok(())
     }
 
@@ -150,7 +159,8 @@ impl Store {
     /// Reads file bytes and verifies them.
     pub fn get_file(&self, hash: &str, ext: &str) -> Result<Vec<u8>> {
         let path = self.file_path(hash, ext);
-        let bytes = fs::read(&path).with_context(|| format!("object {} is missing", path.display()))?;
+        let bytes =
+            fs::read(&path).with_context(|| format!("object {} is missing", path.display()))?;
         let actual = blake3::hash(&bytes).to_hex().to_string();
         if actual != hash {
             bail!(Corrupt {
@@ -166,7 +176,8 @@ impl Store {
     pub fn verify_record(&self, r: &Record) -> Result<()> {
         for t in r.tables.values() {
             let path = self.table_path(&t.object);
-            let actual = hash_file(&path).map_err(|_| anyhow!("object {} is missing", path.display()))?;
+            let actual =
+                hash_file(&path).map_err(|_| anyhow!("object {} is missing", path.display()))?;
             if actual != t.file_b3 {
                 bail!(Corrupt {
                     path,
@@ -177,7 +188,8 @@ impl Store {
         }
         for f in r.files.values() {
             let path = self.file_path(&f.object, &f.ext);
-            let actual = hash_file(&path).map_err(|_| anyhow!("object {} is missing", path.display()))?;
+            let actual =
+                hash_file(&path).map_err(|_| anyhow!("object {} is missing", path.display()))?;
             if actual != f.object {
                 bail!(Corrupt {
                     path,
@@ -202,9 +214,12 @@ impl Store {
     pub fn record(&self, key: &str) -> Result<Option<Record>> {
         let path = self.record_path(key);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .with_context(|| format!("record {} is unreadable; delete it to recompute", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
+                format!(
+                    "record {} is unreadable; delete it to recompute",
+                    path.display()
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
@@ -221,18 +236,24 @@ impl Store {
         let mut out = Vec::new();
         for e in fs::read_dir(self.root.join("records"))? {
             let path = e?.path();
-            if path.extension().is_some_and(|x| x == "json") {
-                if let Ok(r) = fs::read(&path).map_err(anyhow::Error::from).and_then(|b| Ok(serde_json::from_slice::<Record>(&b)?)) {
+            if path.extension().is_some_and(|x| x == "json")
+                && let Ok(r) = fs::read(&path)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|b| Ok(serde_json::from_slice::<Record>(&b)?))
+                {
                     out.push(r);
                 }
-            }
         }
         Ok(out)
     }
 
     /// Saves a run log.
     pub fn put_run(&self, run: &RunLog) -> Result<PathBuf> {
-        let name = format!("{}-{}.json", run.started.replace(':', ""), std::process::id());
+        let name = format!(
+            "{}-{}.json",
+            run.started.replace(':', ""),
+            std::process::id()
+        );
         let path = self.root.join("runs").join(name);
         self.write_atomic(&path, &serde_json::to_vec_pretty(run)?)?;
         Ok(path)
@@ -247,7 +268,11 @@ impl Store {
         paths.sort();
         Ok(paths
             .iter()
-            .filter_map(|p| fs::read(p).ok().and_then(|b| serde_json::from_slice(&b).ok()))
+            .filter_map(|p| {
+                fs::read(p)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+            })
             .collect())
     }
 

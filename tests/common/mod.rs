@@ -12,7 +12,9 @@ pub struct Project {
 
 impl Project {
     pub fn new() -> Project {
-        Project { dir: tempfile::tempdir().expect("tempdir") }
+        Project {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -33,7 +35,10 @@ impl Project {
     /// The eqlab command with this project's store.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_eqlab"));
-        c.arg("--store").arg(self.store()).args(args).current_dir(self.dir.path());
+        c.arg("--store")
+            .arg(self.store())
+            .args(args)
+            .current_dir(self.dir.path());
         c
     }
 
@@ -45,7 +50,12 @@ impl Project {
     /// Runs eqlab, asserts success, returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.eqlab(args);
-        assert!(o.status.success(), "eqlab {args:?} failed:\n{}\n{}", text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "eqlab {args:?} failed:\n{}\n{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         text(&o.stdout)
     }
 
@@ -55,7 +65,10 @@ impl Project {
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
         paths.sort();
-        paths.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+        paths
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
     }
 
     /// Stage name → status in the latest run.
@@ -66,13 +79,22 @@ impl Project {
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| (s["stage"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
+            .map(|s| {
+                (
+                    s["stage"].as_str().unwrap().to_owned(),
+                    s["status"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     }
 
     /// Names of the stages that ran in the latest run.
     pub fn ran(&self) -> Vec<String> {
-        self.last_run().into_iter().filter(|(_, s)| s == "ran").map(|(n, _)| n).collect()
+        self.last_run()
+            .into_iter()
+            .filter(|(_, s)| s == "ran")
+            .map(|(n, _)| n)
+            .collect()
     }
 
     /// Every record in the store, parsed.
@@ -81,7 +103,10 @@ impl Project {
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
         paths.sort();
-        paths.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+        paths
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
     }
 }
 
