@@ -13,9 +13,11 @@ build:
 run: build
 	@set -e; for p in $(PIPELINES); do echo "== $$p"; $(EQLAB) run $$p; done
 
-## All tests (unit + integration, driving the real binary).
+## All tests (unit + integration, driving the real binary), then the numerical CI gate.
 test:
 	$(CARGO) test --all-targets
+	$(CARGO) build --bins
+	$(EQLAB) --store target/ci-store check pipelines/ci.yaml
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -4,10 +4,12 @@
 //! The engine (`spec`, `graph`, `key`, `store`, `exec`) knows nothing about finance; the
 //! mathematics (`finance`) knows nothing about the engine; `stages` adapts one to the other.
 
+pub mod check;
 pub mod exec;
 pub mod finance;
 pub mod graph;
 pub mod key;
+pub mod report;
 pub mod spec;
 pub mod stage;
 pub mod stages;

@@ -79,6 +79,37 @@ enum Cmd {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<Override>,
     },
+    /// Run a pipeline, then compare chosen outputs with a golden file (a CI gate).
+    #[command(
+        after_help = "The golden file lists `value: STAGE.SCALAR` (or STAGE.TABLE.COLUMN[KEY=VALUE]),\n`expected:` and a tolerance `rel:`, `abs:` and/or `se:` (standard errors, for Monte-Carlo values).\nExit code 1 when any value is off or missing. JUnit XML goes to artifacts/reports/<pipeline>/check.xml."
+    )]
+    Check {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Golden file (default: tests/golden/<pipeline name>.yaml next to the pipelines folder).
+        #[arg(long)]
+        golden: Option<PathBuf>,
+        /// Rewrite the expected values with the current results (tolerances are kept).
+        #[arg(long)]
+        update: bool,
+        /// Where to write JUnit XML.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Stages to run at once (default: number of cores).
+        #[arg(short = 'j', long, default_value_t = 0)]
+        jobs: usize,
+        /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
+    },
+    /// Write a self-contained HTML report of the pipeline's latest run.
+    Report {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
+    },
     /// Print the stage graph.
     Graph {
         /// The pipeline file.
@@ -201,6 +232,73 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     ExitCode::from(1)
                 },
             )
+        }
+        Cmd::Check {
+            pipeline,
+            golden,
+            update,
+            junit,
+            jobs,
+            set,
+        } => {
+            let p = load(&pipeline, &registry, &set)?;
+            let golden_path = golden.unwrap_or_else(|| default_golden(&p));
+            let g = eqlab::check::read_golden(&golden_path)?;
+            let store = Store::open(&cli.store)?;
+            let cancel = Arc::new(AtomicBool::new(false));
+            let opts = RunOptions {
+                jobs,
+                progress: true,
+                ..RunOptions::default()
+            };
+            let log = run(&p, &registry, &store, &opts, cancel)?;
+            eprint!("{}", ui::summary(&log));
+            let mut records = std::collections::BTreeMap::new();
+            for s in &log.stages {
+                if let Some(r) = s
+                    .key
+                    .as_deref()
+                    .map(|k| store.record(k))
+                    .transpose()?
+                    .flatten()
+                {
+                    records.insert(s.stage.clone(), r);
+                }
+            }
+            let verdicts = eqlab::check::evaluate(&p, &store, &records, &g);
+            print!("{}", eqlab::check::render(&verdicts));
+            let dir = cli.store.join("reports").join(&p.name);
+            std::fs::create_dir_all(&dir)?;
+            let junit_path = junit.unwrap_or_else(|| dir.join("check.xml"));
+            std::fs::write(&junit_path, eqlab::check::junit(&p.name, &verdicts))?;
+            std::fs::write(
+                dir.join("check.json"),
+                serde_json::to_vec_pretty(&verdicts)?,
+            )?;
+            eprintln!("JUnit XML: {}", junit_path.display());
+            if update {
+                let mut g = g;
+                for (e, v) in g.checks.iter_mut().zip(&verdicts) {
+                    if let Some(got) = v.got {
+                        e.expected = got;
+                    }
+                }
+                eqlab::check::write_golden(&golden_path, &g)?;
+                println!("updated {}", golden_path.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(if verdicts.iter().all(|v| v.pass) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Cmd::Report { pipeline, set } => {
+            let p = load(&pipeline, &registry, &set)?;
+            let store = Store::open(&cli.store)?;
+            let path = eqlab::report::html::write_report(&p, &store)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Plan { pipeline, set } => {
             let p = load(&pipeline, &registry, &set)?;
@@ -325,6 +423,15 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `tests/golden/<name>.yaml` beside the pipelines folder.
+fn default_golden(p: &Pipeline) -> PathBuf {
+    p.base_dir
+        .join("..")
+        .join("tests")
+        .join("golden")
+        .join(format!("{}.yaml", p.name))
 }
 
 fn explain(stage: &str, pl: &Planned) {

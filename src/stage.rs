@@ -309,6 +309,10 @@ pub struct Upstream {
     pub kind: String,
     /// The upstream stage's parameters (after defaults), for stages that tabulate them.
     pub params: BTreeMap<String, Value>,
+    /// The upstream instance's sweep point (axis → value); empty when not swept.
+    pub point: Vec<(String, Value)>,
+    /// The upstream instance's replicate index, if replicated.
+    pub replicate: Option<u64>,
     /// Its outputs.
     pub outputs: Outputs,
 }

@@ -59,22 +59,38 @@ pub fn selection(
     only: &[String],
     force: &[String],
 ) -> Result<Vec<String>> {
-    for n in only.iter().chain(force) {
-        if p.stage(n).is_none() {
-            let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
-            bail!(
-                "no stage '{n}' in {}{}",
-                p.file.display(),
-                crate::spec::errors::suggest(n, names)
-            );
-        }
-    }
+    let only = instance_names(p, only)?;
+    instance_names(p, force)?;
     let order = dag.order();
     if only.is_empty() {
         return Ok(order);
     }
-    let keep = dag.with_ancestors(only);
+    let keep = dag.with_ancestors(&only);
     Ok(order.into_iter().filter(|s| keep.contains(s)).collect())
+}
+
+/// Instance names for stage names given on the command line (a swept stage's declared name
+/// stands for all its instances).
+pub fn instance_names(p: &Pipeline, names: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for n in names {
+        let matched: Vec<String> = p
+            .stages
+            .iter()
+            .filter(|s| &s.name == n || &s.base == n)
+            .map(|s| s.name.clone())
+            .collect();
+        if matched.is_empty() {
+            let all: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "no stage '{n}' in {}{}",
+                p.file.display(),
+                crate::spec::errors::suggest(n, all)
+            );
+        }
+        out.extend(matched);
+    }
+    Ok(out)
 }
 
 enum Msg {
@@ -92,6 +108,7 @@ pub fn run(
     let _shared = store.store_lock(false)?;
     let dag = Dag::new(p);
     let order = selection(p, &dag, &opts.only, &opts.force)?;
+    let force = instance_names(p, &opts.force)?;
     let jobs = if opts.jobs == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -163,7 +180,7 @@ pub fn run(
                         continue;
                     }
                 };
-                if !opts.force.contains(name) {
+                if !force.contains(name) {
                     match lookup(store, &prep.hash)? {
                         Lookup::Hit(r) => {
                             let o = RunStage {
@@ -196,11 +213,11 @@ pub fn run(
                 let cancel = cancel.clone();
                 let bar = ui.start(name, &decl.kind);
                 let name = name.clone();
-                let force = opts.force.contains(&name);
+                let forced = force.contains(&name);
                 scope.spawn(move || {
                     let t = Instant::now();
                     let ctx = StageCtx::new(prep.key.seed, bar, store.root().join("tmp"), cancel);
-                    let res = compute(p, &name, stage, store, &prep, &upstream, &ctx, force);
+                    let res = compute(p, &name, stage, store, &prep, &upstream, &ctx, forced);
                     let _ = tx.send(Msg::Done(name, res, t.elapsed().as_secs_f64()));
                 });
             }
@@ -366,11 +383,12 @@ fn compute(
 fn check_finite(name: &str, stage: &dyn Stage, out: &Outputs) -> Result<()> {
     for (t, table) in &out.tables {
         if let Some((col, row)) = first_nonfinite(table)
-            && !stage.allows_nonfinite(t, &col) {
-                bail!(
-                    "stage '{name}' produced a non-finite value in column '{col}' of table '{t}' (row {row})"
-                );
-            }
+            && !stage.allows_nonfinite(t, &col)
+        {
+            bail!(
+                "stage '{name}' produced a non-finite value in column '{col}' of table '{t}' (row {row})"
+            );
+        }
     }
     for (k, v) in &out.scalars {
         if !v.is_finite() && !stage.allows_nonfinite("scalars", k) {
@@ -400,14 +418,21 @@ pub fn load_inputs(p: &Pipeline, store: &Store, upstream: &[(String, Record)]) -
             outputs = outputs.file(k, &f.ext, store.get_file(&f.object, &f.ext)?);
         }
         outputs.scalars = r.scalars.clone();
-        let kind = p
-            .stage(n)
-            .map_or(r.components.kind.clone(), |d| d.kind.clone());
+        let decl = p.stage(n);
         inputs.upstream.push((
             n.clone(),
             Upstream {
-                kind,
+                kind: r.components.kind.clone(),
                 params: r.components.params.clone(),
+                point: decl
+                    .map(|d| {
+                        d.point
+                            .iter()
+                            .map(|(a, v)| (a.clone(), v.to_json()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                replicate: decl.and_then(|d| d.replicate),
                 outputs,
             },
         ));

@@ -63,9 +63,11 @@ pub fn prepare(
         params: params.values().clone(),
         files,
         inputs,
-        seed: decl
-            .seed
-            .unwrap_or_else(|| derive_seed(p.seed, &decl.name, 0)),
+        seed: match (decl.seed, decl.replicate) {
+            (Some(s), None) => s,
+            (Some(s), Some(r)) => derive_seed(s, &decl.base, r),
+            (None, r) => derive_seed(p.seed, &decl.base, r.unwrap_or(0)),
+        },
     };
     let hash = key.hash();
     Ok(Prepared { params, key, hash })

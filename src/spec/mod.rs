@@ -8,6 +8,7 @@
 //! Graph algorithms live in `graph`, hashing in `key`.
 
 pub mod errors;
+pub mod sweep;
 pub mod yaml;
 
 use crate::stage::{ParamKind, ParamSpec, Params, Stage};
@@ -20,7 +21,16 @@ use std::path::{Path, PathBuf};
 use yaml::{Key, Loc, Node, Value};
 
 const TOP_KEYS: &[&str] = &["name", "description", "seed", "params", "stages"];
-const STAGE_KEYS: &[&str] = &["kind", "needs", "with", "seed", "description"];
+const STAGE_KEYS: &[&str] = &[
+    "kind",
+    "needs",
+    "with",
+    "seed",
+    "description",
+    "sweep",
+    "foreach",
+    "replicates",
+];
 
 /// A validated pipeline.
 #[derive(Debug, Clone)]
@@ -43,11 +53,23 @@ pub struct Pipeline {
     pub stages: Vec<StageDecl>,
 }
 
-/// One stage as declared in the file.
+/// One stage instance: a stage as declared in the file, or one point of its sweep.
 #[derive(Debug, Clone)]
 pub struct StageDecl {
-    /// The stage's name (its key under `stages:`).
+    /// The instance name: the declared name, or e.g. `ode[q=1.5,rep=2]` for a sweep point.
     pub name: String,
+    /// The declared name (under `stages:`).
+    pub base: String,
+    /// The sweep point of this instance (axis → value); empty when not swept.
+    pub point: sweep::Point,
+    /// Replicate index, for stages with `replicates:`.
+    pub replicate: Option<u64>,
+    /// Raw `sweep:` (expanded away after parsing).
+    pub sweep: Option<Node>,
+    /// `foreach:` target and its location (expanded away after parsing).
+    pub foreach: Option<(String, Loc)>,
+    /// `replicates:`.
+    pub replicates: Option<u64>,
     /// Its kind.
     pub kind: String,
     /// Where it is declared.
@@ -222,17 +244,21 @@ pub fn parse(
         },
     }
     apply_overrides(&mut c, &mut p, overrides);
+    if c.errors.is_empty() {
+        sweep::expand(&mut c, &mut p);
+    }
     check_references(&mut c, &mut p);
     check_params(&mut c, &p, registry);
     if c.errors.is_empty()
-        && let Err(cycle) = crate::graph::find_cycle(&p) {
-            let first = p.stage(&cycle[0]).map_or(Loc::default(), |s| s.loc);
-            c.push(
-                first,
-                format!("stages.{}", cycle[0]),
-                format!("dependency cycle: {}", cycle.join(" → ")),
-            );
-        }
+        && let Err(cycle) = crate::graph::find_cycle(&p)
+    {
+        let first = p.stage(&cycle[0]).map_or(Loc::default(), |s| s.loc);
+        c.push(
+            first,
+            format!("stages.{}", cycle[0]),
+            format!("dependency cycle: {}", cycle.join(" → ")),
+        );
+    }
     c.finish(p)
 }
 
@@ -307,6 +333,12 @@ fn parse_stage(c: &mut Collector, k: &Key, v: &Node, registry: &Registry) -> Opt
     };
     let mut d = StageDecl {
         name: name.clone(),
+        base: name.clone(),
+        point: Vec::new(),
+        replicate: None,
+        sweep: None,
+        foreach: None,
+        replicates: None,
         kind: String::new(),
         loc: k.loc,
         needs: Vec::new(),
@@ -366,6 +398,23 @@ fn parse_stage(c: &mut Collector, k: &Key, v: &Node, registry: &Registry) -> Opt
                 ),
             },
             "seed" => d.seed = expect_seed(c, sv, &key),
+            "sweep" => d.sweep = Some(sv.clone()),
+            "foreach" => {
+                if let Some(t) = expect_str(c, sv, &key) {
+                    if !d.needs.contains(&t) {
+                        d.needs.push(t.clone());
+                    }
+                    d.foreach = Some((t, sv.loc));
+                }
+            }
+            "replicates" => match &sv.value {
+                Value::Int(n) if *n >= 1 => d.replicates = Some(*n as u64),
+                other => c.push(
+                    sv.loc,
+                    &key,
+                    format!("expected a positive integer, found {}", other.type_name()),
+                ),
+            },
             "description" => d.description = expect_str(c, sv, &key).unwrap_or_default(),
             other => c.push(
                 sk.loc,
@@ -390,6 +439,26 @@ fn parse_stage(c: &mut Collector, k: &Key, v: &Node, registry: &Registry) -> Opt
     Some(d)
 }
 
+/// Replaces the values of a `grid`/`zip` sweep axis; false when there is no such axis.
+fn set_sweep_axis(s: &mut StageDecl, axis: &str, value: &Node) -> bool {
+    let Some(Node {
+        value: Value::Map(kinds),
+        ..
+    }) = &mut s.sweep
+    else {
+        return false;
+    };
+    for (k, body) in kinds.iter_mut() {
+        if let (true, Value::Map(axes)) = (k.name == "grid" || k.name == "zip", &mut body.value) {
+            if let Some((_, v)) = axes.iter_mut().find(|(a, _)| a.name == axis) {
+                *v = value.clone();
+                return true;
+            }
+        }
+    }
+    false
+}
+
 fn apply_overrides(c: &mut Collector, p: &mut Pipeline, overrides: &[Override]) {
     for o in overrides {
         let Some((head, rest)) = o.key.split_once('.') else {
@@ -407,6 +476,16 @@ fn apply_overrides(c: &mut Collector, p: &mut Pipeline, overrides: &[Override]) 
                         "the pipeline has no parameter '{rest}'{}",
                         suggest(rest, names)
                     ),
+                );
+            }
+        } else if let Some(s) = p.stages.iter_mut().find(|s| s.name == head)
+            && let Some(axis) = rest.strip_prefix("sweep.")
+        {
+            if !set_sweep_axis(s, axis, &o.value) {
+                c.push(
+                    Loc::default(),
+                    format!("--set {}", o.key),
+                    format!("stage '{head}' has no grid/zip sweep axis '{axis}'"),
                 );
             }
         } else if let Some(s) = p.stages.iter_mut().find(|s| s.name == head) {
@@ -457,6 +536,9 @@ fn references(s: &str) -> Vec<(std::ops::Range<usize>, Result<Reference, String>
             ["stages", st, out] if !st.is_empty() && !out.is_empty() => {
                 Ok(Reference::Scalar((*st).to_owned(), (*out).to_owned()))
             }
+            ["sweep", name, ..] => Err(format!(
+                "`${{sweep.{name}}}` is only defined in a stage whose `sweep:` has an axis '{name}'"
+            )),
             _ => Err(format!(
                 "bad reference `${{{inner}}}`: use ${{params.NAME}} or ${{stages.STAGE.SCALAR}}"
             )),
@@ -478,6 +560,7 @@ fn walk_strings<'a>(n: &'a Node, f: &mut dyn FnMut(&'a str, Loc)) {
 
 fn check_references(c: &mut Collector, p: &mut Pipeline) {
     let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
+    let bases: Vec<String> = p.stages.iter().map(|s| s.base.clone()).collect();
     for s in &mut p.stages {
         for n in &s.needs {
             if !names.contains(n) {
@@ -514,6 +597,11 @@ fn check_references(c: &mut Collector, p: &mut Pipeline) {
                                     suggest(&name, p.params.keys().map(String::as_str))
                                 ),
                             );
+                        }
+                        Ok(Reference::Scalar(st, _))
+                            if !names.contains(&st) && bases.contains(&st) =>
+                        {
+                            c.push(loc, &key, format!("stage '{st}' has several instances (sweep, foreach or replicates): gather them with a `collect` stage"));
                         }
                         Ok(Reference::Scalar(st, _)) if !names.contains(&st) => {
                             c.push(

@@ -110,9 +110,10 @@ fn parse_cost(v: &Value) -> std::result::Result<CostSpec, String> {
             return Err(format!("q must lie in (1, 2], got {q}"));
         }
         if let Some(l) = lambda
-            && !(l > 0.0 && l.is_finite()) {
-                return Err(format!("lambda must be a finite number > 0, got {l}"));
-            }
+            && !(l > 0.0 && l.is_finite())
+        {
+            return Err(format!("lambda must be a finite number > 0, got {l}"));
+        }
     }
     Ok(spec)
 }

@@ -89,9 +89,10 @@ impl Stage for Generate {
             values.push(x + offset);
         }
         if let Ok(i) = usize::try_from(p.get("nan_at")?.as_i64().unwrap_or(-1))
-            && let Some(v) = values.get_mut(i) {
-                *v = f64::NAN;
-            }
+            && let Some(v) = values.get_mut(i)
+        {
+            *v = f64::NAN;
+        }
         let mean = values.iter().sum::<f64>() / rows.max(1) as f64;
         let t = TableBuilder::new()
             .i64("i", (0..rows as i64).collect())

@@ -107,12 +107,13 @@ impl Stage for LoadTable {
             }
         }
         if let [a, b] = bounds[..]
-            && a > b {
-                return Err(ParamError::new(
-                    "end",
-                    "the date window is empty: `end` is before `start`",
-                ));
-            }
+            && a > b
+        {
+            return Err(ParamError::new(
+                "end",
+                "the date window is empty: `end` is before `start`",
+            ));
+        }
         Ok(())
     }
     fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {

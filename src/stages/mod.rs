@@ -4,9 +4,11 @@
 //! GMS stages.
 
 pub mod calibration;
+pub mod collect;
 pub mod compare;
 pub mod cost_ode;
 pub mod describe;
+pub mod figures;
 #[cfg(feature = "data")]
 pub mod frame;
 pub mod generate;
@@ -41,6 +43,8 @@ impl Registry {
             Box::new(turnover::TurnoverMatching),
             Box::new(simulate::Simulate),
             Box::new(compare::Compare),
+            Box::new(collect::Collect),
+            Box::new(figures::GmsFigures),
         ];
         #[cfg(feature = "data")]
         all.push(Box::new(load_table::LoadTable));
@@ -75,12 +79,25 @@ pub fn param_or_upstream(p: &Params, inputs: &Inputs, name: &str) -> Result<f64>
     }
 }
 
-/// The frictionless economy calibrated by an upstream `frictionless_calibration` stage.
+/// The frictionless economy calibrated by the upstream `frictionless_calibration` stage.
 pub fn frictionless(inputs: &Inputs) -> Result<Frictionless> {
+    let cal: Vec<_> = inputs
+        .upstream
+        .iter()
+        .filter(|(_, u)| u.kind == "frictionless_calibration")
+        .collect();
+    let [(name, u)] = cal.as_slice() else {
+        anyhow::bail!(
+            "needs exactly one `frictionless_calibration` stage upstream, found {}",
+            cal.len()
+        );
+    };
     let get = |n: &str| {
-        inputs
-            .scalar(n)
-            .map_err(|e| anyhow::anyhow!("needs a `frictionless_calibration` stage upstream: {e}"))
+        u.outputs
+            .scalars
+            .get(n)
+            .copied()
+            .ok_or_else(|| anyhow::anyhow!("upstream calibration '{name}' has no scalar '{n}'"))
     };
     Ok(Frictionless::from_gamma_bar(
         get("sigma")?,
@@ -94,4 +111,19 @@ pub fn frictionless(inputs: &Inputs) -> Result<Frictionless> {
 /// prefix of its scalars.
 pub fn power_label(q: f64) -> String {
     format!("q={q}")
+}
+
+/// When a stage computed a single model, also publishes its `LABEL.name` scalars as plain
+/// `name`, so that the instances of a sweep share scalar names (for `collect`).
+pub fn unprefix_single(mut out: crate::stage::Outputs, labels: &[String]) -> crate::stage::Outputs {
+    if let [label] = labels {
+        let prefix = format!("{label}.");
+        let plain: Vec<(String, f64)> = out
+            .scalars
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|n| (n.to_owned(), *v)))
+            .collect();
+        out.scalars.extend(plain);
+    }
+    out
 }

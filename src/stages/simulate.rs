@@ -3,7 +3,7 @@
 //! (GMS §3.7, §4, spec §10.3–10.4). Statistics are accumulated while simulating; only a few
 //! sample paths are stored.
 
-use super::frictionless;
+use super::{frictionless, unprefix_single};
 use crate::finance::FinanceError;
 use crate::finance::power::NormalisedPower;
 use crate::finance::sde::{ModelKind, ModelSpec, SimConfig, simulate_with};
@@ -185,6 +185,7 @@ impl Stage for Simulate {
                 }
             }
         }
+        let out = unprefix_single(out, &stats.model);
         let mut tb = TableBuilder::new()
             .str("model", &stats.model)
             .str("scheme", &stats.scheme);

@@ -2,7 +2,7 @@
 //! turnover — proportional costs (band ℓ, β), quadratic and power costs matched to the
 //! proportional model's stationary variance (GMS §4, §5.3–5.4, (B.6)–(B.8)). One row per model.
 
-use super::{frictionless, param_or_upstream, power_label};
+use super::{frictionless, param_or_upstream, power_label, unprefix_single};
 use crate::finance::turnover::{match_power, match_proportional, match_quadratic};
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
@@ -159,7 +159,7 @@ impl Stage for TurnoverMatching {
             .f64("sd_x", rows.sd_x)
             .f64("turnover", rows.turnover)
             .build()?;
-        Ok(out
+        Ok(unprefix_single(out, &rows.model)
             .table("models", t)
             .scalar("turnover", shtu)
             .scalar("lambda_p", lambda_p))

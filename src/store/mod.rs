@@ -240,9 +240,9 @@ impl Store {
                 && let Ok(r) = fs::read(&path)
                     .map_err(anyhow::Error::from)
                     .and_then(|b| Ok(serde_json::from_slice::<Record>(&b)?))
-                {
-                    out.push(r);
-                }
+            {
+                out.push(r);
+            }
         }
         Ok(out)
     }

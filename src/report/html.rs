@@ -1,0 +1,344 @@
+//! `eqlab report`: one self-contained HTML page per pipeline (no network needed to view it):
+//! the DAG with each stage's status, time and key components; every figure the pipeline
+//! produced; sweep plots of each collected scalar against each swept parameter; the check
+//! table of the last `eqlab check`; and the provenance of the run.
+
+use super::figures::{Series, line_chart};
+use crate::check::Verdict;
+use crate::graph::Dag;
+use crate::spec::Pipeline;
+use crate::store::{Record, RunLog, Store};
+use crate::table::{f64_column, str_column};
+use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Writes `<store>/reports/<pipeline>/index.html` from the latest run of the pipeline.
+pub fn write_report(p: &Pipeline, store: &Store) -> Result<PathBuf> {
+    let runs = store.runs()?;
+    let Some(run) = runs.iter().rev().find(|r| r.pipeline == p.name) else {
+        bail!(
+            "pipeline '{}' has not been run with this store yet: `eqlab run {}` first",
+            p.name,
+            p.file.display()
+        );
+    };
+    let mut records: BTreeMap<String, Record> = BTreeMap::new();
+    for s in &run.stages {
+        if let Some(r) = s
+            .key
+            .as_deref()
+            .map(|k| store.record(k))
+            .transpose()?
+            .flatten()
+        {
+            records.insert(s.stage.clone(), r);
+        }
+    }
+    let dir = store.root().join("reports").join(&p.name);
+    std::fs::create_dir_all(&dir)?;
+    let checks: Option<Vec<Verdict>> = std::fs::read(dir.join("check.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let html = render(p, store, run, &records, checks.as_deref())?;
+    let path = dir.join("index.html");
+    std::fs::write(&path, html)?;
+    Ok(path)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em;max-width:1200px;color:#222}\
+h1{margin-bottom:0}table{border-collapse:collapse;margin:1em 0;font-size:13px}\
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}\
+.ran{background:#dff0d8}.cached{background:#e8eef7}.failed{background:#f2dede}.skipped,.interrupted{background:#fcf8e3}\
+.pass{background:#dff0d8}.fail{background:#f2dede;font-weight:bold}figure{margin:1em 0}figcaption{font-size:13px;color:#555}\
+details summary{cursor:pointer}code{font-size:12px}.prov td:first-child{font-weight:bold}";
+
+fn render(
+    p: &Pipeline,
+    store: &Store,
+    run: &RunLog,
+    records: &BTreeMap<String, Record>,
+    checks: Option<&[Verdict]>,
+) -> Result<String> {
+    let mut h = String::new();
+    let status: BTreeMap<&str, &crate::store::RunStage> =
+        run.stages.iter().map(|s| (s.stage.as_str(), s)).collect();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>eqlab: {0}</title><style>{STYLE}</style></head><body>\
+         <h1>{0}</h1><p>{1}</p>",
+        esc(&p.name),
+        esc(&p.description)
+    );
+    // Provenance.
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&p.base_dir)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        );
+    let seeds: Vec<String> = records
+        .iter()
+        .map(|(n, r)| format!("{n}: {}", r.components.seed))
+        .collect();
+    let _ = write!(
+        h,
+        "<h2>Provenance</h2><table class=\"prov\"><tr><td>pipeline file</td><td>{}</td></tr><tr><td>file blake3</td><td><code>{}</code></td></tr>\
+         <tr><td>run started</td><td>{} ({:.2}s)</td></tr><tr><td>eqlab</td><td>{}</td></tr><tr><td>git commit</td><td><code>{}</code></td></tr>\
+         <tr><td>host</td><td>{}</td></tr><tr><td>pipeline seed</td><td>{}</td></tr><tr><td>stage seeds</td><td><details><summary>{} stages</summary>{}</details></td></tr></table>",
+        esc(&run.file),
+        run.file_hash,
+        run.started,
+        run.seconds,
+        run.eqlab_version,
+        esc(&commit),
+        esc(&run.host),
+        p.seed,
+        seeds.len(),
+        esc(&seeds.join("<br>")).replace("&lt;br&gt;", "<br>")
+    );
+    // DAG.
+    h.push_str("<h2>Stages</h2>");
+    h.push_str(&dag_svg(p, &status));
+    h.push_str(
+        "<table><tr><th>stage</th><th>kind</th><th>status</th><th>time</th><th>key</th></tr>",
+    );
+    for s in &run.stages {
+        let key = match records.get(&s.stage) {
+            Some(r) => {
+                let leaves: Vec<String> = r
+                    .components
+                    .leaves()
+                    .iter()
+                    .map(|(k, v)| format!("{} = {}", esc(k), esc(v)))
+                    .collect();
+                format!(
+                    "<details><summary><code>{}</code></summary><code>{}</code></details>",
+                    &r.key[..16],
+                    leaves.join("<br>")
+                )
+            }
+            None => esc(s.error.as_deref().unwrap_or("")),
+        };
+        let _ = write!(
+            h,
+            "<tr class=\"{0}\"><td>{1}</td><td>{2}</td><td>{0}</td><td>{3:.2}s</td><td>{4}</td></tr>",
+            s.status,
+            esc(&s.stage),
+            esc(&s.kind),
+            s.seconds,
+            key
+        );
+    }
+    h.push_str("</table>");
+    // Checks.
+    if let Some(vs) = checks {
+        let failed = vs.iter().filter(|v| !v.pass).count();
+        let _ = write!(
+            h,
+            "<h2 id=\"checks\">Checks: {} passed, {failed} failed</h2><table id=\"check-table\"><tr><th>value</th><th>expected</th><th>got</th><th>tolerance</th><th>verdict</th></tr>",
+            vs.len() - failed
+        );
+        for v in vs {
+            let tol = [
+                v.entry.rel.map(|r| format!("rel {r:e}")),
+                v.entry.abs.map(|a| format!("abs {a:e}")),
+                v.entry.se.map(|k| format!("{k} se")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" | ");
+            let _ = write!(
+                h,
+                "<tr class=\"{}\"><td>{}</td><td>{:.9e}</td><td>{}</td><td>{}</td><td>{} ({})</td></tr>",
+                if v.pass { "pass" } else { "fail" },
+                esc(&v.entry.value),
+                v.entry.expected,
+                v.got.map_or("-".into(), |g| format!("{g:.9e}")),
+                tol,
+                if v.pass { "PASS" } else { "FAIL" },
+                esc(&v.detail)
+            );
+        }
+        h.push_str("</table>");
+    }
+    // Figures produced by stages.
+    let mut figs = String::new();
+    for (stage, r) in records {
+        for (name, f) in &r.files {
+            let bytes = store.get_file(&f.object, &f.ext)?;
+            let body = match f.ext.as_str() {
+                "svg" => String::from_utf8_lossy(&bytes).into_owned(),
+                "png" => continue, // the SVG twin is shown
+                "md" => format!("<pre>{}</pre>", esc(&String::from_utf8_lossy(&bytes))),
+                _ => continue,
+            };
+            let _ = write!(
+                figs,
+                "<figure>{body}<figcaption>{} — {}</figcaption></figure>",
+                esc(stage),
+                esc(name)
+            );
+        }
+    }
+    if !figs.is_empty() {
+        h.push_str("<h2>Figures and tables</h2>");
+        h.push_str(&figs);
+    }
+    // Sweep plots: each collected scalar against each numeric swept parameter.
+    let mut sweeps = String::new();
+    for (stage, r) in records {
+        if r.components.kind != "collect" {
+            continue;
+        }
+        let Some(t) = r.tables.get("table") else {
+            continue;
+        };
+        let t = store.get_table(&t.object)?;
+        let axes: Vec<String> = p
+            .stages
+            .iter()
+            .filter(|s| p.stage(stage).is_some_and(|c| c.needs.contains(&s.name)))
+            .flat_map(|s| s.point.iter().map(|(a, _)| a.clone()))
+            .fold(Vec::new(), |mut v, a| {
+                if !v.contains(&a) {
+                    v.push(a);
+                }
+                v
+            });
+        let names: Vec<String> = t
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        for axis in &axes {
+            let Ok(x) = f64_column(&t, axis) else {
+                continue;
+            };
+            let reps = str_column(&t, "instance").unwrap_or_default();
+            for col in names
+                .iter()
+                .filter(|c| *c != axis && *c != "instance" && *c != "replicate")
+            {
+                let Ok(y) = f64_column(&t, col) else { continue };
+                let mut pts: Vec<(f64, f64)> = x.iter().copied().zip(y).collect();
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let series = Series {
+                    label: col.clone(),
+                    x: pts.iter().map(|p| p.0).collect(),
+                    y: pts.iter().map(|p| p.1).collect(),
+                };
+                let title = format!("{stage}: {col} against {axis} ({} instances)", reps.len());
+                if let Ok(fig) = line_chart(&title, axis, col, &[series], None) {
+                    let _ = write!(
+                        sweeps,
+                        "<figure>{}<figcaption>{}</figcaption></figure>",
+                        fig.svg,
+                        esc(&title)
+                    );
+                }
+            }
+        }
+    }
+    if !sweeps.is_empty() {
+        h.push_str("<h2>Sweeps</h2>");
+        h.push_str(&sweeps);
+    }
+    h.push_str("</body></html>\n");
+    Ok(h)
+}
+
+/// The DAG as an inline SVG: stages in columns by depth, coloured by status.
+fn dag_svg(p: &Pipeline, status: &BTreeMap<&str, &crate::store::RunStage>) -> String {
+    let order = Dag::new(p).order();
+    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in &order {
+        let d = p.stage(n).map_or(0, |s| {
+            s.needs
+                .iter()
+                .filter_map(|u| depth.get(u.as_str()))
+                .map(|d| d + 1)
+                .max()
+                .unwrap_or(0)
+        });
+        depth.insert(n.as_str(), d);
+    }
+    let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut pos: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    let (bw, bh, gx, gy) = (170.0, 36.0, 60.0, 14.0);
+    for n in &order {
+        let d = depth[n.as_str()];
+        let r = rows.entry(d).or_insert(0);
+        pos.insert(
+            n.as_str(),
+            (10.0 + d as f64 * (bw + gx), 10.0 + *r as f64 * (bh + gy)),
+        );
+        *r += 1;
+    }
+    let width = 20.0 + (rows.len() as f64) * (bw + gx);
+    let height = 20.0 + rows.values().max().copied().unwrap_or(1) as f64 * (bh + gy);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"dag\" width=\"{width}\" height=\"{height}\" font-family=\"DejaVu Sans, sans-serif\" font-size=\"11\">"
+    );
+    for st in &p.stages {
+        let Some(&(x2, y2)) = pos.get(st.name.as_str()) else {
+            continue;
+        };
+        for n in &st.needs {
+            if let Some(&(x1, y1)) = pos.get(n.as_str()) {
+                let _ = write!(
+                    s,
+                    "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\"/>",
+                    x1 + bw,
+                    y1 + bh / 2.0,
+                    x2,
+                    y2 + bh / 2.0
+                );
+            }
+        }
+    }
+    for st in &p.stages {
+        let Some(&(x, y)) = pos.get(st.name.as_str()) else {
+            continue;
+        };
+        let (fill, label) = match status.get(st.name.as_str()) {
+            Some(r) => (
+                match r.status.as_str() {
+                    "ran" => "#dff0d8",
+                    "cached" => "#e8eef7",
+                    "failed" => "#f2dede",
+                    _ => "#fcf8e3",
+                },
+                r.status.clone(),
+            ),
+            None => ("#ffffff", "not run".to_owned()),
+        };
+        let _ = write!(
+            s,
+            "<g><title>{0} ({1}): {2}</title><rect x=\"{x}\" y=\"{y}\" width=\"{bw}\" height=\"{bh}\" rx=\"4\" fill=\"{fill}\" stroke=\"#666\"/>\
+             <text x=\"{tx}\" y=\"{ty1}\">{0}</text><text x=\"{tx}\" y=\"{ty2}\" fill=\"#555\">{1} · {2}</text></g>",
+            esc(&st.name),
+            esc(&st.kind),
+            label,
+            tx = x + 6.0,
+            ty1 = y + 15.0,
+            ty2 = y + 29.0
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
