@@ -4,7 +4,7 @@ EQLAB := target/debug/eqlab
 # The default paper pipelines (published inputs, then the same chain on the S&P 500 data).
 PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml
 
-.PHONY: build run test lint fmt fuzz bench-engine stage-versions clean
+.PHONY: build run test lint fmt fuzz bench-engine bench-science stage-versions clean
 
 build:
 	$(CARGO) build --bins
@@ -34,6 +34,10 @@ fuzz:
 ## 50-stage no-op rerun: eqlab vs `dvc repro` side by side, and blake3 throughput.
 bench-engine: build
 	bash benches/engine.sh
+
+## cost_ode + turnover_matching and simulate_equilibrium against scipy/numpy references.
+bench-science:
+	bash benches/science.sh
 
 ## Refresh tests/stage_versions.txt after bumping a stage's version.
 stage-versions:

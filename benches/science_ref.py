@@ -86,7 +86,7 @@ def dh_dg(q, g):
 
 
 def ivp_kwargs():
-    return dict(method="Radau", rtol=RTOL, atol=ATOL, first_step=1e-4, max_step=0.5)
+    return {"method": "Radau", "rtol": RTOL, "atol": ATOL, "first_step": 1e-4, "max_step": 0.5}
 
 
 def shooting_miss(q, c, l=L_DOMAIN):
@@ -146,30 +146,41 @@ def solve_power(q, l=L_DOMAIN, n_half=N_HALF):
         ]
 
     grid = np.linspace(-l, 0.0, n_half + 1)
-    sol2 = solve_ivp(f2, (-l, 0.0), [g0, -drop, 0.0, 0.0, 0.0], jac=j2, t_eval=grid,
-                     **ivp_kwargs())
+    sol2 = solve_ivp(f2, (-l, 0.0), [g0, -drop, 0.0, 0.0, 0.0], jac=j2, t_eval=grid, **ivp_kwargs())
     if not sol2.success:
         raise RuntimeError(f"integrals failed for q={q}: {sol2.message}")
     end = sol2.y[:, -1]
     scale = math.exp(-end[1])
     i0, i2, it = end[2] * scale, end[3] * scale, end[4] * scale
     z = 2.0 * i0
-    return dict(q=q, c=c, z=z, v=i2 / i0, turnover_check_times_z=2.0 * it, g_at_zero=end[0],
-                y=grid, g=sol2.y[0].copy())
+    return {
+        "q": q,
+        "c": c,
+        "z": z,
+        "v": i2 / i0,
+        "turnover_check_times_z": 2.0 * it,
+        "g_at_zero": end[0],
+        "y": grid,
+        "g": sol2.y[0].copy(),
+    }
 
 
 def match_power(sol):
     """(B.8) and (B.6): lambda_q and beta_q from Z_q, V_q."""
     q, z, v = sol["q"], sol["z"], sol["v"]
-    lam = 2.0 ** (q - 1.0) * q * LAMBDA_P / (v * z ** q * SHTU ** (q - 1.0))
-    delta4 = (SHTU * z) ** (q + 2.0) * lam / (2.0 ** (q - 1.0) * q * GAMMA_TILDE * SIGMA ** 2)
-    return lam, SIGMA * delta4 ** 0.25
+    lam = 2.0 ** (q - 1.0) * q * LAMBDA_P / (v * z**q * SHTU ** (q - 1.0))
+    delta4 = (SHTU * z) ** (q + 2.0) * lam / (2.0 ** (q - 1.0) * q * GAMMA_TILDE * SIGMA**2)
+    return lam, SIGMA * delta4**0.25
 
 
 def rescaling_c1(q, lam, delta):
     e = 1.0 / (q + 2.0)
-    return (2.0 ** ((q - 1.0) * e) * delta ** (-2.0 * q * e) * lam ** (-e)
-            * (q * GAMMA_TILDE * SIGMA ** 2) ** e)
+    return (
+        2.0 ** ((q - 1.0) * e)
+        * delta ** (-2.0 * q * e)
+        * lam ** (-e)
+        * (q * GAMMA_TILDE * SIGMA**2) ** e
+    )
 
 
 def run_ode(args):
@@ -182,11 +193,27 @@ def run_ode(args):
             sol = solve_power(q)
             lam, beta = match_power(sol)
             per_q.setdefault(repr(q), []).append(time.perf_counter() - tq)
-            results.append(dict(q=q, c=sol["c"], z=sol["z"], v=sol["v"], **{"lambda": lam},
-                                beta=beta, turnover_check_times_z=sol["turnover_check_times_z"]))
+            results.append(
+                dict(
+                    q=q,
+                    c=sol["c"],
+                    z=sol["z"],
+                    v=sol["v"],
+                    **{"lambda": lam},
+                    beta=beta,
+                    turnover_check_times_z=sol["turnover_check_times_z"],
+                )
+            )
         times.append(time.perf_counter() - t0)
-    return dict(task="ode", impl="python", threads=1, inner=args.inner, times_s=times,
-                per_q_s=per_q, results=results)
+    return {
+        "task": "ode",
+        "impl": "python",
+        "threads": 1,
+        "inner": args.inner,
+        "times_s": times,
+        "per_q_s": per_q,
+        "results": results,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,8 +242,12 @@ class DriftTable:
         i = np.minimum(np.floor((yy + l) / dy).astype(np.int64), len(y) - 2)
         t = (yy - y[i]) / dy
         t2, t3 = t * t, t * t * t
-        gt = ((2 * t3 - 3 * t2 + 1) * g[i] + (t3 - 2 * t2 + t) * dy * gp[i]
-              + (-2 * t3 + 3 * t2) * g[i + 1] + (t3 - t2) * dy * gp[i + 1])
+        gt = (
+            (2 * t3 - 3 * t2 + 1) * g[i]
+            + (t3 - 2 * t2 + t) * dy * gp[i]
+            + (-2 * t3 + 3 * t2) * g[i + 1]
+            + (t3 - t2) * dy * gp[i + 1]
+        )
         self.r = 0.5 * delta * delta * c1 * np.sign(gt) * (np.abs(gt) / q) ** (1.0 / (q - 1.0))
         self.slope = np.diff(self.r) / self.dx
         self.c1 = c1
@@ -278,19 +309,19 @@ class LagSums:
         r = self.L - t % big
         self.buf[r] = x
         self.buf[r + big] = x
-        win = self.buf[r:r + big]
+        win = self.buf[r : r + big]
         np.multiply(win, x, out=self.tmp)
         self.s += self.tmp
         self.total += x
         if t < self.L:
-            self.head[t + 1:] += x
+            self.head[t + 1 :] += x
         self.t += 1
 
     def acf(self):
         """Path-averaged ACF at lags 0..L (the window now holds the last L+1 values)."""
         n, big = self.t, self.L + 1
         r = self.L - (n - 1) % big
-        last = self.buf[r:r + big]  # last[l] = x_{n-1-l}
+        last = self.buf[r : r + big]  # last[l] = x_{n-1-l}
         tail_of_last = np.cumsum(last, axis=0) - last  # sum of the last l values
         m = self.total / n
         lags = np.arange(big)[:, None]
@@ -322,24 +353,41 @@ class Moments:
 def calibrated_models():
     """The four models of the benchmark, parameters computed here from the reference ODE."""
     # proportional (spec §5.3 step 7)
-    ell = math.sqrt(6.0 * LAMBDA_P * SHTU / (GAMMA_SUM * SIGMA ** 2))
+    ell = math.sqrt(6.0 * LAMBDA_P * SHTU / (GAMMA_SUM * SIGMA**2))
     beta_p = SIGMA * math.sqrt(2.0 * ell * SHTU)
-    models = [dict(label="prop", kind="prop", delta=beta_p / SIGMA, ell=ell,
-                   sd=ell / math.sqrt(3.0))]
+    models = [
+        {
+            "label": "prop",
+            "kind": "prop",
+            "delta": beta_p / SIGMA,
+            "ell": ell,
+            "sd": ell / math.sqrt(3.0),
+        }
+    ]
     # quadratic (spec §5.4 step 11, Remark 3.6)
     lam2 = 2.0 * LAMBDA_P / (math.pi * SHTU)
     beta2 = SHTU * math.sqrt(math.pi * SIGMA) * (2.0 * lam2 / GAMMA_SUM) ** 0.25
     delta2 = beta2 / SIGMA
     k = SIGMA * math.sqrt(GAMMA_SUM / (2.0 * lam2))
-    models.append(dict(label="q=2", kind="ou", delta=delta2, k=k, sd=delta2 / math.sqrt(2 * k)))
+    models.append(
+        {"label": "q=2", "kind": "ou", "delta": delta2, "k": k, "sd": delta2 / math.sqrt(2 * k)}
+    )
     # power (Appendix B)
     for q in (1.5, 1.1):
         sol = solve_power(q)
         lam, beta = match_power(sol)
         delta = beta / SIGMA
         c1 = rescaling_c1(q, lam, delta)
-        models.append(dict(label=f"q={q}", kind="power", delta=delta, c1=c1,
-                           table=DriftTable(sol, delta, c1), sd=math.sqrt(sol["v"]) / c1))
+        models.append(
+            {
+                "label": f"q={q}",
+                "kind": "power",
+                "delta": delta,
+                "c1": c1,
+                "table": DriftTable(sol, delta, c1),
+                "sd": math.sqrt(sol["v"]) / c1,
+            }
+        )
     return models
 
 
@@ -414,18 +462,36 @@ def run_sim(args):
     for m in models:
         mt = m["mt"]
         ax, at = m["ax"].acf(), m["at"].acf()
-        rec = dict(label=m["label"], scheme=m["scheme"], delta=m["delta"],
-                   mean_turnover=mt.mean(), cv_turnover=mt.sd() / mt.mean(), sd_x=m["mx"].sd(),
-                   stationary_sd_x=m["sd"],
-                   acf_x={str(l): ax[l] for l in (1, 5, 20) if l <= args.max_lag},
-                   acf_turnover={str(l): at[l] for l in (1, 5, 20) if l <= args.max_lag})
+        rec = {
+            "label": m["label"],
+            "scheme": m["scheme"],
+            "delta": m["delta"],
+            "mean_turnover": mt.mean(),
+            "cv_turnover": mt.sd() / mt.mean(),
+            "sd_x": m["mx"].sd(),
+            "stationary_sd_x": m["sd"],
+            "acf_x": {str(l): ax[l] for l in (1, 5, 20) if l <= args.max_lag},
+            "acf_turnover": {str(l): at[l] for l in (1, 5, 20) if l <= args.max_lag},
+        }
         for key in ("k", "c1", "ell"):
             if key in m:
                 rec[key] = m[key]
         out.append(rec)
-    return dict(task="sim", impl="python", threads=1, paths=n, days=days, substeps=m_sub,
-                max_lag=args.max_lag, hist_bins=args.hist_bins, time_s=elapsed, shtu=SHTU, models=out,
-                numpy=np.__version__, omp_num_threads=os.environ.get("OMP_NUM_THREADS"))
+    return {
+        "task": "sim",
+        "impl": "python",
+        "threads": 1,
+        "paths": n,
+        "days": days,
+        "substeps": m_sub,
+        "max_lag": args.max_lag,
+        "hist_bins": args.hist_bins,
+        "time_s": elapsed,
+        "shtu": SHTU,
+        "models": out,
+        "numpy": np.__version__,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    }
 
 
 def main():

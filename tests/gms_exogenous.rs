@@ -62,6 +62,41 @@ fn published_inputs_reproduce_the_paper() {
     // The general convex (crossover) cost solves with a small residual.
     let g = scalars(&p, "ode_crossover");
     assert!(g["residual_first_order"].as_f64().unwrap() < 1e-6, "{g:?}");
+    // Figures exist (SVG and PNG) and plot exactly the stored simulation.
+    let rec = p
+        .records()
+        .into_iter()
+        .find(|r| r["stage"] == "figures")
+        .unwrap();
+    for name in ["figure1", "figure2", "figure3"] {
+        let svg = &rec["files"][name];
+        let png = &rec["files"][format!("{name}_png")];
+        assert_eq!(svg["ext"], "svg");
+        assert!(
+            svg["bytes"].as_u64().unwrap() > 10_000 && png["bytes"].as_u64().unwrap() > 10_000,
+            "{rec}"
+        );
+    }
+    let export = |stage: &str, out: &str| {
+        let csv = p.path().join(format!("{stage}-{out}.csv"));
+        p.ok(&["show", f, stage, out, "--export", csv.to_str().unwrap()]);
+        std::fs::read_to_string(csv).unwrap()
+    };
+    let plotted: Vec<String> = export("figures", "figure1_data")
+        .lines()
+        .filter(|l| l.starts_with("quadratic,"))
+        .map(|l| l.rsplit(',').next().unwrap().to_owned())
+        .collect();
+    let stored: Vec<String> = export("simulate", "paths")
+        .lines()
+        .filter(|l| l.starts_with("quadratic,0,"))
+        .map(|l| l.split(',').nth(5).unwrap().to_owned())
+        .collect();
+    assert_eq!(plotted.len(), 2520);
+    assert_eq!(
+        plotted, stored,
+        "Figure 1 must plot the stored μ_t of path 0"
+    );
     // Rerunning is free.
     p.ok(&["run", f, "--no-progress"]);
     assert!(p.ran().is_empty(), "{:?}", p.ran());

@@ -254,6 +254,7 @@ pub fn path_seed(seed: u64, path: usize) -> u64 {
 struct DriftTable {
     x0: f64,
     dx: f64,
+    inv_dx: f64,
     r: Vec<f64>,
     np: Arc<NormalisedPower>,
     delta: f64,
@@ -271,6 +272,7 @@ impl DriftTable {
         Self {
             x0,
             dx,
+            inv_dx: 1.0 / dx,
             r,
             np,
             delta,
@@ -278,9 +280,22 @@ impl DriftTable {
         }
     }
 
+    /// Drift at `x` (linear interpolation in the table).
+    #[inline]
+    fn value(&self, x: f64) -> f64 {
+        let pos = (x - self.x0) * self.inv_dx;
+        if pos >= 0.0 && pos < (self.r.len() - 1) as f64 {
+            let i = pos as usize;
+            let (a, b) = (self.r[i], self.r[i + 1]);
+            a + (pos - i as f64) * (b - a)
+        } else {
+            self.np.rate(x, self.delta, self.c1)
+        }
+    }
+
     /// Drift and its local slope at `x`.
     fn eval(&self, x: f64) -> (f64, f64) {
-        let pos = (x - self.x0) / self.dx;
+        let pos = (x - self.x0) * self.inv_dx;
         if pos >= 0.0 && pos < (self.r.len() - 1) as f64 {
             let i = pos as usize;
             let t = pos - i as f64;
@@ -374,11 +389,11 @@ impl Stepper {
             } => {
                 if *implicit {
                     let xn = table.implicit(*x + noise * xi, h);
-                    let (r, _) = table.eval(xn);
+                    let r = table.value(xn);
                     *x = xn;
                     r.abs() * h
                 } else {
-                    let (r, _) = table.eval(*x);
+                    let r = table.value(*x);
                     *x += r * h + noise * xi;
                     r.abs() * h
                 }

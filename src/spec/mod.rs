@@ -449,11 +449,11 @@ fn set_sweep_axis(s: &mut StageDecl, axis: &str, value: &Node) -> bool {
         return false;
     };
     for (k, body) in kinds.iter_mut() {
-        if let (true, Value::Map(axes)) = (k.name == "grid" || k.name == "zip", &mut body.value) {
-            if let Some((_, v)) = axes.iter_mut().find(|(a, _)| a.name == axis) {
-                *v = value.clone();
-                return true;
-            }
+        if let (true, Value::Map(axes)) = (k.name == "grid" || k.name == "zip", &mut body.value)
+            && let Some((_, v)) = axes.iter_mut().find(|(a, _)| a.name == axis)
+        {
+            *v = value.clone();
+            return true;
         }
     }
     false

@@ -174,11 +174,14 @@ impl Stage for GmsFigures {
                 let n = vol.len().min(days.len());
                 let (vl, va) = (f64_column(vacf, "lag")?, f64_column(vacf, "acf")?);
                 let k = va.len().min(lags + 1);
-                acfs.push(Series {
-                    label: "S&P 500 volume".into(),
-                    x: vl[..k].to_vec(),
-                    y: va[..k].to_vec(),
-                });
+                acfs.insert(
+                    0,
+                    Series {
+                        label: "S&P 500 volume".into(),
+                        x: vl[..k].to_vec(),
+                        y: va[..k].to_vec(),
+                    },
+                );
                 let label = if (scale - 1.0).abs() < 1e-12 {
                     "S&P 500 volume".to_owned()
                 } else {
