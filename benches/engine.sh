@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 EQLAB=$ROOT/target/debug/eqlab
 [ -x "$EQLAB" ] || cargo build --bins
-REPS=${REPS:-5}
+REPS=${REPS:-10}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
@@ -62,14 +62,15 @@ PY
 (cd "$W/eq" && "$EQLAB" --store store run bench50.yaml --no-progress >/dev/null 2>&1)
 (cd "$W/dvc" && "$DVC" init --no-scm -q && "$DVC" repro -q >/dev/null 2>&1)
 
-now() { python3 -c 'import time; print(time.perf_counter())'; }
+# Timestamps from bash itself ($EPOCHREALTIME), so no helper process is inside a timed interval.
 eq_total=0; dvc_total=0
 for i in $(seq 1 "$REPS"); do
-  t0=$(now); (cd "$W/eq" && "$EQLAB" --store store run bench50.yaml --no-progress >/dev/null 2>&1); t1=$(now)
-  (cd "$W/dvc" && "$DVC" repro -q >/dev/null 2>&1); t2=$(now)
+  cd "$W/eq"; t0=$EPOCHREALTIME; "$EQLAB" --store store run bench50.yaml --no-progress >/dev/null 2>&1; t1=$EPOCHREALTIME
+  cd "$W/dvc"; t2=$EPOCHREALTIME; "$DVC" repro -q >/dev/null 2>&1; t3=$EPOCHREALTIME
   eq_total=$(python3 -c "print($eq_total + $t1 - $t0)")
-  dvc_total=$(python3 -c "print($dvc_total + $t2 - $t1)")
+  dvc_total=$(python3 -c "print($dvc_total + $t3 - $t2)")
 done
+cd "$ROOT"
 python3 - "$eq_total" "$dvc_total" "$REPS" <<'PY'
 import sys
 eq, dvc, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])

@@ -48,6 +48,21 @@ pub struct GoldenEntry {
     pub note: Option<String>,
 }
 
+impl GoldenEntry {
+    /// The tolerance as text, e.g. `rel 1e-6 | 3 se`.
+    pub fn tolerance(&self) -> String {
+        [
+            self.rel.map(|r| format!("rel {r:e}")),
+            self.abs.map(|a| format!("abs {a:e}")),
+            self.se.map(|k| format!("{k} se")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" | ")
+    }
+}
+
 /// A golden file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,15 +302,7 @@ pub fn render(verdicts: &[Verdict]) -> String {
         "value", "expected", "got", "tolerance", "verdict"
     );
     for v in verdicts {
-        let tol = [
-            v.entry.rel.map(|r| format!("rel {r:e}")),
-            v.entry.abs.map(|a| format!("abs {a:e}")),
-            v.entry.se.map(|k| format!("{k} se")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" | ");
+        let tol = v.entry.tolerance();
         let got = v.got.map_or("-".to_owned(), |g| format!("{g:.9e}"));
         let verdict = if v.pass { "PASS" } else { "FAIL" };
         s.push_str(&format!(

@@ -253,18 +253,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             };
             let log = run(&p, &registry, &store, &opts, cancel)?;
             eprint!("{}", ui::summary(&log));
-            let mut records = std::collections::BTreeMap::new();
-            for s in &log.stages {
-                if let Some(r) = s
-                    .key
-                    .as_deref()
-                    .map(|k| store.record(k))
-                    .transpose()?
-                    .flatten()
-                {
-                    records.insert(s.stage.clone(), r);
-                }
-            }
+            let records = store.run_records(&log)?;
             let verdicts = eqlab::check::evaluate(&p, &store, &records, &g);
             print!("{}", eqlab::check::render(&verdicts));
             let dir = cli.store.join("reports").join(&p.name);

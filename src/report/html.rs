@@ -24,18 +24,7 @@ pub fn write_report(p: &Pipeline, store: &Store) -> Result<PathBuf> {
             p.file.display()
         );
     };
-    let mut records: BTreeMap<String, Record> = BTreeMap::new();
-    for s in &run.stages {
-        if let Some(r) = s
-            .key
-            .as_deref()
-            .map(|k| store.record(k))
-            .transpose()?
-            .flatten()
-        {
-            records.insert(s.stage.clone(), r);
-        }
-    }
+    let records = store.run_records(run)?;
     let dir = store.root().join("reports").join(&p.name);
     std::fs::create_dir_all(&dir)?;
     let checks: Option<Vec<Verdict>> = std::fs::read(dir.join("check.json"))
@@ -152,15 +141,7 @@ fn render(
             vs.len() - failed
         );
         for v in vs {
-            let tol = [
-                v.entry.rel.map(|r| format!("rel {r:e}")),
-                v.entry.abs.map(|a| format!("abs {a:e}")),
-                v.entry.se.map(|k| format!("{k} se")),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" | ");
+            let tol = v.entry.tolerance();
             let _ = write!(
                 h,
                 "<tr class=\"{}\"><td>{}</td><td>{:.9e}</td><td>{}</td><td>{}</td><td>{} ({})</td></tr>",

@@ -276,6 +276,23 @@ impl Store {
             .collect())
     }
 
+    /// Stage name → record, for every stage of a run that has one.
+    pub fn run_records(&self, run: &RunLog) -> Result<std::collections::BTreeMap<String, Record>> {
+        let mut out = std::collections::BTreeMap::new();
+        for s in &run.stages {
+            if let Some(r) = s
+                .key
+                .as_deref()
+                .map(|k| self.record(k))
+                .transpose()?
+                .flatten()
+            {
+                out.insert(s.stage.clone(), r);
+            }
+        }
+        Ok(out)
+    }
+
     /// Takes the per-key lock that serialises computing one stage across processes.
     /// Returns the lock and whether it had to wait for another process.
     pub fn lock_key(&self, key: &str) -> Result<(File, bool)> {

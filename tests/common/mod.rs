@@ -61,14 +61,7 @@ impl Project {
 
     /// Run logs, oldest first.
     pub fn runs(&self) -> Vec<serde_json::Value> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.store().join("runs"))
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        paths.sort();
-        paths
-            .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-            .collect()
+        read_json_dir(&self.store().join("runs"))
     }
 
     /// Stage name → status in the latest run.
@@ -99,15 +92,20 @@ impl Project {
 
     /// Every record in the store, parsed.
     pub fn records(&self) -> Vec<serde_json::Value> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.store().join("records"))
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        paths.sort();
-        paths
-            .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-            .collect()
+        read_json_dir(&self.store().join("records"))
     }
+}
+
+/// Every JSON file of a directory, parsed, in file-name order.
+fn read_json_dir(dir: &Path) -> Vec<serde_json::Value> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
 }
 
 pub fn text(b: &[u8]) -> String {
