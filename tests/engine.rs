@@ -109,6 +109,48 @@ fn kill_9_during_a_slow_stage_leaves_a_consistent_store() {
 }
 
 #[test]
+fn ctrl_c_stops_cleanly_without_a_record_for_the_interrupted_stage() {
+    let p = Project::new();
+    let f = p.write(
+        "slow.yaml",
+        "stages:\n  fast:\n    kind: generate\n  slow:\n    kind: generate\n    needs: fast\n    with: {sleep_ms: 20000}\n  after:\n    kind: describe\n    needs: slow\n",
+    );
+    let f = f.to_str().unwrap();
+    let child = p
+        .cmd(&["run", f, "--no-progress"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while p.records().is_empty() && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "the slow stage did not stop promptly"
+    );
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    let last = p.last_run();
+    assert_eq!(
+        (
+            last["fast"].as_str(),
+            last["slow"].as_str(),
+            last["after"].as_str()
+        ),
+        ("ran", "interrupted", "skipped")
+    );
+    assert_eq!(p.records().len(), 1, "no record for the interrupted stage");
+}
+
+#[test]
 fn a_corrupted_object_is_detected_named_and_recomputed() {
     let p = Project::new();
     let f = p.write("three.yaml", THREE);
