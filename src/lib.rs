@@ -4,6 +4,8 @@
 //! The engine (`spec`, `graph`, `key`, `store`, `exec`) knows nothing about finance; the
 //! mathematics (`finance`) knows nothing about the engine; `stages` adapts one to the other.
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod exec;
 pub mod finance;

@@ -344,7 +344,12 @@ pub fn encode_parquet(t: &Table) -> Result<Vec<u8>> {
 /// Decodes a Parquet file into one table.
 pub fn decode_parquet(path: &Path) -> Result<Table> {
     let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)?.build()?;
+    decode_parquet_from(f)
+}
+
+/// Decodes Parquet from any source (a file, in-memory bytes) into one table.
+pub fn decode_parquet_from<R: parquet::file::reader::ChunkReader + 'static>(r: R) -> Result<Table> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(r)?.build()?;
     let schema = reader.schema();
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(concat_batches(&schema, &batches)?)
