@@ -114,7 +114,7 @@ pub fn run(
     } else {
         opts.jobs
     };
-    let ui = ui::Ui::new(opts.progress, order.len());
+    let ui = ui::Ui::new(opts.progress);
     let started = now_rfc3339();
     let t0 = Instant::now();
 

@@ -14,7 +14,7 @@ pub struct Ui {
 
 impl Ui {
     /// Bars are drawn only when `progress` is set and stderr is a terminal.
-    pub fn new(progress: bool, _stages: usize) -> Ui {
+    pub fn new(progress: bool) -> Ui {
         let bars = progress && std::io::stderr().is_terminal();
         let target = if bars {
             ProgressDrawTarget::stderr()
