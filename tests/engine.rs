@@ -86,10 +86,7 @@ fn kill_9_during_a_slow_stage_leaves_a_consistent_store() {
         .spawn()
         .unwrap();
     // Wait until `fast` is recorded, i.e. `slow` is running.
-    let t = Instant::now();
-    while p.records().is_empty() && t.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    p.wait_for_records(1);
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -122,10 +119,8 @@ fn ctrl_c_stops_cleanly_without_a_record_for_the_interrupted_stage() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    p.wait_for_records(1);
     let t = Instant::now();
-    while p.records().is_empty() && t.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
     std::thread::sleep(Duration::from_millis(200));
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])

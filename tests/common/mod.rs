@@ -90,6 +90,14 @@ impl Project {
             .collect()
     }
 
+    /// Waits (up to a minute) until the store holds at least `n` records.
+    pub fn wait_for_records(&self, n: usize) {
+        let t = std::time::Instant::now();
+        while self.records().len() < n && t.elapsed() < std::time::Duration::from_secs(60) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Every record in the store, parsed.
     pub fn records(&self) -> Vec<serde_json::Value> {
         read_json_dir(&self.store().join("records"))
