@@ -12,6 +12,7 @@ pub mod costs;
 pub mod general;
 pub mod ode;
 pub mod power;
+pub mod riccati;
 pub mod sde;
 pub mod stats;
 pub mod turnover;
