@@ -16,6 +16,7 @@ pub mod generate;
 pub mod load_table;
 pub mod market_data;
 pub mod paper_inputs;
+pub mod riccati;
 pub mod simulate;
 pub mod turnover;
 
@@ -45,6 +46,7 @@ impl Registry {
             Box::new(compare::Compare),
             Box::new(collect::Collect),
             Box::new(figures::GmsFigures),
+            Box::new(riccati::RiccatiBenchmark),
         ];
         #[cfg(feature = "data")]
         all.push(Box::new(load_table::LoadTable));
