@@ -18,9 +18,20 @@ fn riccati_benchmark_and_its_discrete_schemes() {
     let f = f.to_str().unwrap();
     p.ok(&["run", f, "--no-progress"]);
     let csv = p.path().join("t.csv");
-    p.ok(&["show", f, "table", "table", "--export", csv.to_str().unwrap()]);
+    p.ok(&[
+        "show",
+        f,
+        "table",
+        "table",
+        "--export",
+        csv.to_str().unwrap(),
+    ]);
     let text = std::fs::read_to_string(csv).unwrap();
-    let rows: Vec<Vec<f64>> = text.lines().skip(1).map(|l| l.split(',').skip(1).map(|x| x.parse().unwrap()).collect()).collect();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(1).map(|x| x.parse().unwrap()).collect())
+        .collect();
     let rel = |a: f64, b: f64| (a / b - 1.0).abs();
     for (r, want) in rows.iter().zip([-0.0292045198, -0.02949451, -0.02971369]) {
         assert!(rel(r[1], -0.0297870754) < 1e-6, "continuous ΔS₀ {r:?}");
