@@ -18,7 +18,7 @@
 //! comes from the replicates of the stage, or from a sibling column (`X.se` next to `X.mean`,
 //! or `X_se` next to `X`).
 
-use crate::spec::Pipeline;
+use crate::spec::{Pipeline, split_stage};
 use crate::store::{Record, Store};
 use crate::table::{f64_column, str_column};
 use anyhow::{Context, Result, anyhow, bail};
@@ -179,20 +179,6 @@ fn verdict(e: &GoldenEntry, got: f64, se: Option<f64>) -> Verdict {
         pass: ok,
         detail: parts.join(", "),
     }
-}
-
-/// Splits `STAGE.REST` where STAGE may contain dots inside `[...]`.
-fn split_stage(addr: &str) -> Option<(&str, &str)> {
-    let mut depth = 0;
-    for (i, ch) in addr.char_indices() {
-        match ch {
-            '[' => depth += 1,
-            ']' => depth -= 1,
-            '.' if depth == 0 => return Some((&addr[..i], &addr[i + 1..])),
-            _ => {}
-        }
-    }
-    None
 }
 
 /// The value (and standard error, if wanted and available) at an address.

@@ -144,17 +144,9 @@ pub fn run(
                         .is_some_and(|o| o.status != status::CACHED && o.status != status::RAN)
                 });
                 if let Some(b) = blocked {
-                    let o = RunStage {
-                        stage: name.clone(),
-                        kind: decl.kind.clone(),
-                        status: status::SKIPPED.into(),
-                        key: None,
-                        seconds: 0.0,
-                        error: Some(format!("upstream stage '{b}' did not finish")),
-                    };
-                    ui.finished(&o);
-                    outcome.insert(name.clone(), o);
-                    finished_order.push(name.clone());
+                    let o = RunStage::new(name, &decl.kind, status::SKIPPED)
+                        .error(format!("upstream stage '{b}' did not finish"));
+                    finish(&ui, &mut outcome, &mut finished_order, o);
                     continue;
                 }
                 if !decl.needs.iter().all(|n| done.contains_key(n))
@@ -166,34 +158,17 @@ pub fn run(
                 let prep = match prepare(p, decl, stage, &done) {
                     Ok(x) => x,
                     Err(e) => {
-                        let o = RunStage {
-                            stage: name.clone(),
-                            kind: decl.kind.clone(),
-                            status: status::FAILED.into(),
-                            key: None,
-                            seconds: 0.0,
-                            error: Some(format!("{e:#}")),
-                        };
-                        ui.finished(&o);
-                        outcome.insert(name.clone(), o);
-                        finished_order.push(name.clone());
+                        let o =
+                            RunStage::new(name, &decl.kind, status::FAILED).error(format!("{e:#}"));
+                        finish(&ui, &mut outcome, &mut finished_order, o);
                         continue;
                     }
                 };
                 if !force.contains(name) {
                     match lookup(store, &prep.hash)? {
                         Lookup::Hit(r) => {
-                            let o = RunStage {
-                                stage: name.clone(),
-                                kind: decl.kind.clone(),
-                                status: status::CACHED.into(),
-                                key: Some(prep.hash.clone()),
-                                seconds: 0.0,
-                                error: None,
-                            };
-                            ui.finished(&o);
-                            outcome.insert(name.clone(), o);
-                            finished_order.push(name.clone());
+                            let o = RunStage::new(name, &decl.kind, status::CACHED).key(&prep.hash);
+                            finish(&ui, &mut outcome, &mut finished_order, o);
                             done.insert(name.clone(), *r);
                             continue;
                         }
@@ -231,37 +206,16 @@ pub fn run(
             let kind = p.stage(&name).map(|d| d.kind.clone()).unwrap_or_default();
             let o = match res {
                 Ok(r) => {
-                    let o = RunStage {
-                        stage: name.clone(),
-                        kind,
-                        status: status::RAN.into(),
-                        key: Some(r.key.clone()),
-                        seconds: secs,
-                        error: None,
-                    };
+                    let o = RunStage::new(&name, &kind, status::RAN).key(&r.key);
                     done.insert(name.clone(), r);
                     o
                 }
-                Err(e) if e.downcast_ref::<Cancelled>().is_some() => RunStage {
-                    stage: name.clone(),
-                    kind,
-                    status: status::INTERRUPTED.into(),
-                    key: None,
-                    seconds: secs,
-                    error: Some("interrupted by Ctrl-C".into()),
-                },
-                Err(e) => RunStage {
-                    stage: name.clone(),
-                    kind,
-                    status: status::FAILED.into(),
-                    key: None,
-                    seconds: secs,
-                    error: Some(format!("{e:#}")),
-                },
+                Err(e) if e.downcast_ref::<Cancelled>().is_some() => {
+                    RunStage::new(&name, &kind, status::INTERRUPTED).error("interrupted by Ctrl-C")
+                }
+                Err(e) => RunStage::new(&name, &kind, status::FAILED).error(format!("{e:#}")),
             };
-            ui.finished(&o);
-            outcome.insert(name.clone(), o);
-            finished_order.push(name);
+            finish(&ui, &mut outcome, &mut finished_order, o.seconds(secs));
         }
         Ok(())
     })?;
@@ -270,17 +224,9 @@ pub fn run(
     for name in &order {
         if !outcome.contains_key(name) {
             let kind = p.stage(name).map(|d| d.kind.clone()).unwrap_or_default();
-            outcome.insert(
-                name.clone(),
-                RunStage {
-                    stage: name.clone(),
-                    kind,
-                    status: status::INTERRUPTED.into(),
-                    key: None,
-                    seconds: 0.0,
-                    error: Some("not started: interrupted".into()),
-                },
-            );
+            let o =
+                RunStage::new(name, &kind, status::INTERRUPTED).error("not started: interrupted");
+            outcome.insert(name.clone(), o);
             finished_order.push(name.clone());
         }
     }
@@ -300,6 +246,18 @@ pub fn run(
     store.put_run(&log)?;
     ui.clear();
     Ok(log)
+}
+
+/// Reports a stage's outcome and remembers it (and its order).
+fn finish(
+    ui: &ui::Ui,
+    outcome: &mut BTreeMap<String, RunStage>,
+    order: &mut Vec<String>,
+    o: RunStage,
+) {
+    ui.finished(&o);
+    order.push(o.stage.clone());
+    outcome.insert(o.stage.clone(), o);
 }
 
 /// Computes one stage and stores it (under the per-key lock, so concurrent runs share work).

@@ -91,6 +91,21 @@ impl Pipeline {
     }
 }
 
+/// Splits an output address `STAGE.REST` at the first dot outside `[...]`, so that instance
+/// names such as `ode[q=1.5]` stay whole.
+pub fn split_stage(addr: &str) -> Option<(&str, &str)> {
+    let mut depth = 0;
+    for (i, ch) in addr.char_indices() {
+        match ch {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            '.' if depth == 0 => return Some((&addr[..i], &addr[i + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// A `--set KEY=VALUE` override: `params.NAME=V` or `STAGE.PARAM=V`.
 #[derive(Debug, Clone)]
 pub struct Override {

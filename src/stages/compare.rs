@@ -115,7 +115,7 @@ impl Stage for Compare {
             "| quantity | eqlab | reference | tolerance | error | pass | source |\n|---|---|---|---|---|---|---|\n",
         );
         for c in &checks {
-            let (stage, name) = c.value.split_once('.').unwrap_or((&c.value, ""));
+            let (stage, name) = crate::spec::split_stage(&c.value).unwrap_or((&c.value, ""));
             let u = inputs.stage(stage)?;
             let v = *u.outputs.scalars.get(name).ok_or_else(|| {
                 anyhow!(

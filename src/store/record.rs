@@ -73,6 +73,38 @@ pub struct RunStage {
     pub error: Option<String>,
 }
 
+impl RunStage {
+    /// An outcome with no key, no time and no error yet.
+    pub fn new(stage: &str, kind: &str, status: &str) -> Self {
+        RunStage {
+            stage: stage.to_owned(),
+            kind: kind.to_owned(),
+            status: status.to_owned(),
+            key: None,
+            seconds: 0.0,
+            error: None,
+        }
+    }
+
+    /// Sets the error message.
+    pub fn error(mut self, e: impl Into<String>) -> Self {
+        self.error = Some(e.into());
+        self
+    }
+
+    /// Sets the stage key.
+    pub fn key(mut self, key: &str) -> Self {
+        self.key = Some(key.to_owned());
+        self
+    }
+
+    /// Sets the time spent.
+    pub fn seconds(mut self, s: f64) -> Self {
+        self.seconds = s;
+        self
+    }
+}
+
 /// One `eqlab run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunLog {
