@@ -11,6 +11,7 @@ pub mod calibration;
 pub mod costs;
 pub mod general;
 pub mod ode;
+pub mod pde;
 pub mod power;
 pub mod riccati;
 pub mod sde;

@@ -159,6 +159,37 @@ pub struct DiscreteSolution {
     pub delta_s0: f64,
     /// Z₀ = λ e₁.
     pub z0: f64,
+    /// Z_n = λ e_{n+1}, n = 0..N−1 (deterministic controls of the scheme).
+    pub z: Vec<f64>,
+    /// Rate coefficients (d_n, e_n, f_n), n = 0..N−1: φ̇_n = d_n + e_n W_n + f_n φ_n.
+    pub rate_coef: Vec<[f64; 3]>,
+    /// Price coefficients (α_n, b_n, k_n), n = 0..N: S_n = α_n + b_n W_n + k_n φ_n.
+    pub price_coef: Vec<[f64; 3]>,
+    /// Step size Δt.
+    pub dt: f64,
+    /// φ₀ (agent 1's initial holding).
+    pub phi0: f64,
+    /// Frictionless price parameters: S̄_n = terminal + aW_n − μ̄(T − t_n), as (terminal, a, μ̄, T).
+    pub frictionless: [f64; 4],
+}
+
+impl DiscreteSolution {
+    /// The price correction S_n − S̄_n, n = 0..N, along one Brownian path W_0..W_N of the scheme.
+    pub fn price_correction_path(&self, w: &[f64]) -> Vec<f64> {
+        let [terminal, a, mu_bar, horizon] = self.frictionless;
+        let mut phi = self.phi0;
+        (0..self.price_coef.len())
+            .map(|n| {
+                let [al, b, k] = self.price_coef[n];
+                let s = al + b * w[n] + k * phi;
+                let s_bar = terminal + a * w[n] - mu_bar * (horizon - n as f64 * self.dt);
+                if let Some([d, e, f]) = self.rate_coef.get(n) {
+                    phi += (d + e * w[n] + f * phi) * self.dt;
+                }
+                s - s_bar
+            })
+            .collect()
+    }
 }
 
 /// Backward recursion of the discrete scheme with `n` steps.
@@ -185,10 +216,15 @@ pub fn discrete(p: &RiccatiParams, n: usize) -> Result<DiscreteSolution> {
     let (mut d, mut e, mut f) = (0.0, 0.0, 0.0);
     let (mut alpha, mut b, mut k) = (b_drift * p.horizon, a, 0.0);
     let mut sigma = vec![0.0; n];
+    let mut z = vec![0.0; n];
+    let mut rate_coef = vec![[0.0; 3]; n];
+    let mut price_coef = vec![[0.0; 3]; n + 1];
+    price_coef[n] = [alpha, b, k];
     let mut e1 = 0.0;
     for i in (0..n).rev() {
         let sig = b;
         sigma[i] = sig;
+        z[i] = lam * e;
         let rho = 1.0 - f * dt;
         let dn = (d + g2 * s * sig * sig * dt / (2.0 * lam)) / rho;
         let en = (e - c2 * sig * beta * dt / lam) / rho;
@@ -200,6 +236,8 @@ pub fn discrete(p: &RiccatiParams, n: usize) -> Result<DiscreteSolution> {
         let b_n = b + k * en * dt - c1 * beta * sig * dt;
         let k_n = k * (1.0 + fnew * dt) - c1 * sig * sig * dt;
         (d, e, f, alpha, b, k) = (dn, en, fnew, alpha_n, b_n, k_n);
+        rate_coef[i] = [d, e, f];
+        price_coef[i] = [alpha, b, k];
     }
     let s0 = alpha + k * phi0;
     Ok(DiscreteSolution {
@@ -207,6 +245,12 @@ pub fn discrete(p: &RiccatiParams, n: usize) -> Result<DiscreteSolution> {
         s0,
         delta_s0: s0 - p.s_bar0,
         z0: lam * e1,
+        z,
+        rate_coef,
+        price_coef,
+        dt,
+        phi0,
+        frictionless: [b_drift * p.horizon, a, gbar * s * a * a, p.horizon],
     })
 }
 

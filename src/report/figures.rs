@@ -70,6 +70,30 @@ pub fn line_chart(
     })
 }
 
+/// A scatter of `cloud` (translucent dots, drawn first) under labelled `lines`.
+pub fn scatter_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    cloud: &Series,
+    lines: &[Series],
+) -> Result<Figure> {
+    check_series(std::slice::from_ref(cloud))?;
+    check_series(lines)?;
+    let all: Vec<Series> = std::iter::once(cloud.clone())
+        .chain(lines.iter().cloned())
+        .collect();
+    let mut styles = styled(&all, &[]);
+    styles[0].dots = true;
+    for s in &mut styles[1..] {
+        s.width = 3;
+    }
+    render(1000, 600, |root| {
+        let body = title_strip(root, title)?;
+        line_panel(&body, x_label, y_label, &styles, None)
+    })
+}
+
 /// Figure 1: expected-return paths μ_t per cost model against the constant frictionless drift.
 pub fn figure1(days: &[f64], returns: &[Series], mu_bar: f64) -> Result<Figure> {
     check_series(returns)?;
@@ -193,6 +217,7 @@ pub fn figure3(turnover: &[Series], data: &Series, acf: &[Series]) -> Result<Fig
         series: data,
         color: DATA_COLOR,
         width: 2,
+        dots: false,
     });
     let known: Vec<(&str, RGBColor)> = a
         .iter()
@@ -249,6 +274,8 @@ struct Styled<'a> {
     series: &'a Series,
     color: RGBColor,
     width: u32,
+    /// Draw as a cloud of translucent dots instead of a line.
+    dots: bool,
 }
 
 /// Palette colours in order, except that a label already in `known` keeps its colour.
@@ -276,6 +303,7 @@ fn styled<'a>(series: &'a [Series], known: &[(&str, RGBColor)]) -> Vec<Styled<'a
                 series: s,
                 color,
                 width,
+                dots: false,
             }
         })
         .collect()
@@ -480,6 +508,13 @@ fn line_panel<DB: DrawingBackend>(
         .chain(lines.iter().filter(|s| s.color == DATA_COLOR));
     for s in data_last {
         let pts = finite_points(&s.series.x, &s.series.y);
+        if s.dots {
+            pe(chart.draw_series(
+                pts.into_iter()
+                    .map(|p| Circle::new(p, 2, s.color.mix(0.35).filled())),
+            ))?;
+            continue;
+        }
         // Sparse series (parameter sweeps) get point markers and a thicker line.
         let sparse = pts.len() <= 40;
         let width = if sparse { s.width.max(2) } else { s.width };

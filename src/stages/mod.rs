@@ -7,7 +7,10 @@ pub mod calibration;
 pub mod collect;
 pub mod compare;
 pub mod cost_ode;
+pub mod deep_bsde;
+pub mod deep_bsde_eval;
 pub mod describe;
+pub mod fbsde_figures;
 pub mod figures;
 #[cfg(feature = "data")]
 pub mod frame;
@@ -16,6 +19,7 @@ pub mod generate;
 pub mod load_table;
 pub mod market_data;
 pub mod paper_inputs;
+pub mod pde;
 pub mod riccati;
 pub mod simulate;
 pub mod turnover;
@@ -47,6 +51,10 @@ impl Registry {
             Box::new(collect::Collect),
             Box::new(figures::GmsFigures),
             Box::new(riccati::RiccatiBenchmark),
+            Box::new(pde::FiniteHorizonPde),
+            Box::new(deep_bsde::DeepBsde),
+            Box::new(deep_bsde_eval::DeepBsdeEval),
+            Box::new(fbsde_figures::FbsdeFigures),
         ];
         #[cfg(feature = "data")]
         all.push(Box::new(load_table::LoadTable));

@@ -1,0 +1,59 @@
+//! Neural solvers on burn: the f64 CPU device ([`device`]), per-time-step MLPs with seeded
+//! host-side initialisation (`nets`), the Adam training loop with progress, cancellation and
+//! divergence checks plus burnpack checkpoints as bytes (`train`), and the GMS deep BSDE solvers
+//! for exogenous and endogenous volatility (`bsde`).
+//!
+//! Nothing here knows about the pipeline engine: stages pass plain parameters, a seed, callbacks
+//! for progress and cancellation, and receive tables of numbers and checkpoint bytes.
+
+pub mod bsde;
+pub mod nets;
+pub mod train;
+
+use burn::prelude::Device;
+use burn::tensor::FloatDType;
+use std::sync::OnceLock;
+
+/// Errors of the neural solvers.
+#[derive(Debug, thiserror::Error)]
+pub enum DeepError {
+    /// A problem or schedule parameter is unusable.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// Training produced a non-finite loss or parameter.
+    #[error("training diverged at step {step}: loss = {loss} (try a smaller learning rate)")]
+    Diverged {
+        /// The Adam step at which the loss became non-finite.
+        step: usize,
+        /// The offending loss value.
+        loss: f64,
+    },
+    /// The caller asked to stop.
+    #[error("interrupted")]
+    Interrupted,
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    /// The device could not be configured.
+    #[error("burn device: {0}")]
+    Device(String),
+}
+
+/// Shorthand result type of this module.
+pub type Result<T> = std::result::Result<T, DeepError>;
+
+/// The process-wide burn device: the pure-Rust `flex` CPU backend in f64, with autodiff.
+///
+/// burn fixes a device's float type on first use, so it is configured exactly once per process.
+pub fn device() -> Result<Device> {
+    static DEVICE: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
+    DEVICE
+        .get_or_init(|| {
+            let mut base = Device::flex();
+            base.configure(FloatDType::F64)
+                .map_err(|e| format!("cannot select f64 on the flex backend: {e:?}"))?;
+            Ok(base.autodiff())
+        })
+        .clone()
+        .map_err(DeepError::Device)
+}
