@@ -9,7 +9,7 @@ use super::deep_bsde::{problem, shape, trained_calibration};
 use crate::deep::bsde::{BsdeModel, BsdeProblem, Paths, Variant, evaluate};
 use crate::deep::train::from_bytes;
 use crate::finance::pde::interpolate;
-use crate::finance::riccati::{RiccatiParams, discrete};
+use crate::finance::riccati::{RiccatiParams, discrete, solve};
 use crate::finance::stats::{mean, quantile, sd};
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx, Upstream,
@@ -115,6 +115,7 @@ impl Stage for DeepBsdeEval {
         let y_end = &paths.y[prob.steps];
         let out = Outputs::new()
             .scalar("q", prob.q)
+            .scalar("steps", prob.steps as f64)
             .scalar("test_loss", loss)
             .scalar("rms_terminal_y", rms(y_end));
         match prob.variant {
@@ -145,14 +146,14 @@ fn endogenous(
         .map(|s| s.iter().map(|v| v - a).collect())
         .collect();
     // For q = 2 the exact solution of the same scheme, on the same paths (spec §4.4).
+    let rp = RiccatiParams {
+        fr: prob.fr,
+        lambda: prob.lambda,
+        beta: prob.beta,
+        horizon: prob.horizon,
+        s_bar0: p.f64("s_bar0")?,
+    };
     let exact = if prob.q == 2.0 {
-        let rp = RiccatiParams {
-            fr: prob.fr,
-            lambda: prob.lambda,
-            beta: prob.beta,
-            horizon: prob.horizon,
-            s_bar0: p.f64("s_bar0")?,
-        };
         Some(discrete(&rp, n)?)
     } else {
         None
@@ -223,7 +224,12 @@ fn endogenous(
             })
             .map(|(k, i, v)| (paths.d[k][i] - v).abs())
             .fold(0.0, f64::max);
+        let iv = model.initial_values(prob);
+        let continuous = solve(&rp, &[0.0, prob.horizon])?.delta_s0;
         out = out
+            .scalar("continuous_delta_s0", continuous)
+            .scalar("discretisation_gap", e.delta_s0 - continuous)
+            .scalar("learning_error", iv.delta_s0 - e.delta_s0)
             .scalar("max_abs_gap_to_exact_scheme", gap)
             .scalar("exact_scheme_delta_s0", e.delta_s0)
             .scalar("exact_scheme_sigma0_minus_a", e.sigma[0] - a);

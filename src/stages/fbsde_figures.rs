@@ -6,9 +6,18 @@
 
 use super::power_label;
 use crate::report::figures::{Figure, Series, line_chart, scatter_chart};
-use crate::stage::{Inputs, Outputs, ParamSpec, Params, Stage, StageCtx, Upstream};
+use crate::stage::{
+    Inputs, Outputs, ParamKind as K, ParamSpec, Params, Stage, StageCtx, Upstream,
+};
 use crate::table::{Table, f64_column};
 use anyhow::{Result, anyhow, bail};
+
+const PARAMS: &[ParamSpec] = &[ParamSpec::opt(
+    "steps",
+    K::Int,
+    "40",
+    "Figures 5–6 show the endogenous solvers with this many time steps N",
+)];
 
 /// The `fbsde_figures` stage kind.
 pub struct FbsdeFigures;
@@ -44,16 +53,21 @@ impl Stage for FbsdeFigures {
         "Figures 4–6 (learned rate vs PDE/ODE; price and volatility corrections) as SVG and PNG"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        &[]
+        PARAMS
     }
     fn sources(&self) -> &'static [&'static str] {
         &["src/stages/fbsde_figures.rs", "src/report/figures.rs"]
     }
-    fn run(&self, _ctx: &StageCtx, _p: &Params, inputs: &Inputs) -> Result<Outputs> {
+    fn run(&self, _ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
+        let steps = p.usize("steps")? as f64;
         let evals: Vec<&Upstream> = inputs
             .upstream
             .iter()
             .filter(|(_, u)| u.kind == "deep_bsde_eval")
+            .filter(|(_, u)| {
+                u.outputs.tables.contains_key("rate")
+                    || u.outputs.scalars.get("steps") == Some(&steps)
+            })
             .map(|(_, u)| u)
             .collect();
         if evals.is_empty() {
@@ -145,9 +159,9 @@ impl Stage for FbsdeFigures {
         }
         if !prices.is_empty() {
             let fig = line_chart(
-                "Figure 5: price correction S_t − S̄_t along sample paths",
+                "Figure 5: price correction (price minus frictionless price) along sample paths",
                 "time (trading days)",
-                "S_t − S̄_t ($)",
+                "price correction ($ per share)",
                 &prices,
                 None,
             )?;
