@@ -1,10 +1,11 @@
 # eqlab — the README's two commands are `make run` and `make test`.
 CARGO ?= cargo
 EQLAB := target/debug/eqlab
-# The default paper pipelines (published inputs, then the same chain on the S&P 500 data).
-PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml
+# The default paper pipelines: GMS Sections 2–5 (published inputs, then the same chain on the S&P
+# 500 data) and Sections 6–7 (Riccati, PDE, deep BSDE training).
+PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml pipelines/gms-fbsde.yaml
 
-.PHONY: build run test lint fmt fuzz bench-engine bench-science stage-versions clean
+.PHONY: build run test lint fmt fuzz bench-engine bench-science bench-train stage-versions clean
 
 build:
 	$(CARGO) build --bins
@@ -38,6 +39,10 @@ bench-engine: build
 ## cost_ode + turnover_matching and simulate_equilibrium against scipy/numpy references.
 bench-science:
 	bash benches/science.sh
+
+## Deep BSDE training step: eqlab (burn, f64, CPU) vs PyTorch CPU, same network and rollout.
+bench-train:
+	bash benches/train.sh
 
 ## Refresh tests/stage_versions.txt after bumping a stage's version.
 stage-versions:

@@ -81,7 +81,10 @@ fn deep_bsde_trains_deterministically_and_evaluation_never_retrains() {
     assert!((f("delta_s0") - -0.0292045).abs() < 3e-3, "{s}");
     assert!((f("sigma0_minus_a") - 0.0299833).abs() < 2e-3, "{s}");
     let ev = &record(&a, "eval")["scalars"];
-    assert_eq!(ev["delta_s0"], s["delta_s0"], "eval reloads the trained weights");
+    assert_eq!(
+        ev["delta_s0"], s["delta_s0"],
+        "eval reloads the trained weights"
+    );
     assert!((ev["exact_scheme_delta_s0"].as_f64().unwrap() - -0.0292045198).abs() < 1e-9);
 
     // More test paths: only the evaluation reruns, from the stored weights.

@@ -160,7 +160,9 @@ impl BsdeModel {
             z0: init.constant(1, 0.0),
             d0: init.constant(1, 0.0),
             v0: init.constant(1, 0.0),
-            nets: (1..p.steps).map(|_| Mlp::new(&mut init, &sizes, 0.1)).collect(),
+            nets: (1..p.steps)
+                .map(|_| Mlp::new(&mut init, &sizes, 0.1))
+                .collect(),
         }
     }
 
@@ -259,8 +261,7 @@ pub fn rollout(
             let sigma = v.clone().add_scalar(1.0).mul_scalar(a);
             // σX + βW, the endowment-adjusted exposure
             let expo = sigma.clone() * x_sh.clone() + w.clone().mul_scalar(p.beta);
-            let dy = z.clone() * dwk.clone()
-                + (sigma.clone() * expo.clone()).mul_scalar(c2 * dt);
+            let dy = z.clone() * dwk.clone() + (sigma.clone() * expo.clone()).mul_scalar(c2 * dt);
             let excess_var = sigma.clone().powf_scalar(2.0).sub_scalar(a * a);
             let dd = sigma.clone().sub_scalar(a) * dwk.clone()
                 + (excess_var.mul_scalar(p.fr.gamma_bar * s)
@@ -394,10 +395,9 @@ pub fn train_bsde(
             let dw = increments(&mut batches, settings.batch, p);
             rollout(m, p, &dw, false).0
         },
-        |m| {
-            let loss: f64 = rollout(&m.valid(), p, &valid_dw, false).0.into_scalar();
-            loss
-        },
+        Some(&mut |m: &BsdeModel| -> f64 {
+            rollout(&m.valid(), p, &valid_dw, false).0.into_scalar()
+        }),
     )?;
     let model = model.valid();
     let initial = model.initial_values(p);
@@ -508,13 +508,20 @@ mod tests {
         let dw = increments(&mut stream(3, 0), 64, &p);
         let (loss, paths) = rollout(&m, &p, &dw, true);
         let loss: f64 = loss.into_scalar();
-        assert!(loss < 1e-20, "terminal loss of the exact controls: {loss:e}");
+        assert!(
+            loss < 1e-20,
+            "terminal loss of the exact controls: {loss:e}"
+        );
         let paths = paths.unwrap();
         assert!((paths.d[0][0] - -0.0292045198).abs() < 1e-9);
         // the scheme's price corrections equal the recursion's along every path
         let exact = c.price_correction_path(&paths.w.iter().map(|w| w[5]).collect::<Vec<_>>());
         for (n, e) in exact.iter().enumerate() {
-            assert!((paths.d[n][5] - e).abs() < 1e-10, "n = {n}: {} vs {e}", paths.d[n][5]);
+            assert!(
+                (paths.d[n][5] - e).abs() < 1e-10,
+                "n = {n}: {} vs {e}",
+                paths.d[n][5]
+            );
         }
     }
 }

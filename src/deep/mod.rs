@@ -1,13 +1,15 @@
 //! Neural solvers on burn: the f64 CPU device ([`device`]), per-time-step MLPs with seeded
 //! host-side initialisation (`nets`), the Adam training loop with progress, cancellation and
 //! divergence checks plus burnpack checkpoints as bytes (`train`), and the GMS deep BSDE solvers
-//! for exogenous and endogenous volatility (`bsde`).
+//! for exogenous and endogenous volatility (`bsde`), and the Reinforced-GAN N-agent equilibrium
+//! solver (`rgan`).
 //!
 //! Nothing here knows about the pipeline engine: stages pass plain parameters, a seed, callbacks
 //! for progress and cancellation, and receive tables of numbers and checkpoint bytes.
 
 pub mod bsde;
 pub mod nets;
+pub mod rgan;
 pub mod train;
 
 use burn::prelude::Device;

@@ -1,6 +1,7 @@
 //! Network building blocks: [`Init`] draws every parameter from a seeded ChaCha8 stream on the
 //! host and gives it a deterministic id (so training and checkpoints are bit-reproducible), and
-//! [`Mlp`] is a fully connected network with biases and a chosen hidden activation.
+//! [`Mlp`] is a fully connected network with biases and a chosen hidden activation, initialised
+//! Glorot-normal (GMS solvers) or as PyTorch does (Reinforced-GAN).
 
 use burn::module::{Module, Param, ParamId};
 use burn::nn::Linear;
@@ -46,6 +47,23 @@ impl Init {
         self.param(v, [rows, cols])
     }
 
+    /// A `[rows, cols]` matrix (or a vector when `rows` is 0) with i.i.d. U(−b, b) entries.
+    pub fn uniform_matrix(&mut self, rows: usize, cols: usize, b: f64) -> Param<Tensor<2>> {
+        let v = (0..rows * cols).map(|_| self.uniform(b)).collect();
+        self.param(v, [rows, cols])
+    }
+
+    /// A vector of `n` i.i.d. U(−b, b) entries.
+    pub fn uniform_vector(&mut self, n: usize, b: f64) -> Param<Tensor<1>> {
+        let v = (0..n).map(|_| self.uniform(b)).collect();
+        self.param(v, [n])
+    }
+
+    fn uniform(&mut self, b: f64) -> f64 {
+        let u: f64 = rand::RngExt::random(&mut self.rng);
+        b * (2.0 * u - 1.0)
+    }
+
     /// A vector of `n` copies of `value`.
     pub fn constant(&mut self, n: usize, value: f64) -> Param<Tensor<1>> {
         self.param(vec![value; n], [n])
@@ -81,6 +99,21 @@ impl Mlp {
                 Linear {
                     weight: init.normal(fi, fo, std),
                     bias: Some(init.constant(fo, 0.0)),
+                }
+            })
+            .collect();
+        Mlp { layers }
+    }
+
+    /// PyTorch's default initialisation: weights and biases U(±1/√fan_in).
+    pub fn torch_default(init: &mut Init, sizes: &[usize]) -> Mlp {
+        let layers = sizes
+            .windows(2)
+            .map(|w| {
+                let b = 1.0 / (w[0] as f64).sqrt();
+                Linear {
+                    weight: init.uniform_matrix(w[0], w[1], b),
+                    bias: Some(init.uniform_vector(w[1], b)),
                 }
             })
             .collect();

@@ -66,18 +66,19 @@ pub struct TrainLog {
 }
 
 /// Trains `model` with Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8): `batch_loss(model, k)` builds the
-/// differentiable loss of step k on a fresh batch; `valid_loss(model)` evaluates the fixed
-/// validation batch without gradients.
+/// differentiable loss of step k on a fresh batch; `valid_loss(model)`, if given, evaluates a
+/// fixed validation batch without gradients (otherwise the log repeats the training loss).
 pub fn train<M: Module>(
     mut model: M,
     schedule: &Schedule,
     hooks: &Hooks,
     mut batch_loss: impl FnMut(&M, usize) -> Tensor<1>,
-    mut valid_loss: impl FnMut(&M) -> f64,
+    mut valid_loss: Option<&mut dyn FnMut(&M) -> f64>,
 ) -> Result<(M, TrainLog)> {
     schedule.validate()?;
     let mut opt = AdamConfig::new().with_epsilon(1e-8).init();
     let mut log = TrainLog::default();
+    let mut last_train = f64::NAN;
     for k in 0..schedule.steps {
         if (hooks.cancelled)() {
             return Err(DeepError::Interrupted);
@@ -85,20 +86,25 @@ pub fn train<M: Module>(
         let loss = batch_loss(&model, k);
         let value: f64 = loss.clone().into_scalar();
         if !value.is_finite() {
-            return Err(DeepError::Diverged { step: k, loss: value });
+            return Err(DeepError::Diverged {
+                step: k,
+                loss: value,
+            });
         }
+        last_train = value;
         let lr = schedule.lr_at(k);
         if k % schedule.log_every == 0 {
             log.step.push(k);
             log.loss.push(value);
-            log.valid.push(valid_loss(&model));
+            log.valid
+                .push(valid_loss.as_mut().map_or(value, |f| f(&model)));
             log.lr.push(lr);
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = opt.step(lr, model, grads);
         (hooks.progress)(k + 1, value);
     }
-    let last = valid_loss(&model);
+    let last = valid_loss.as_mut().map_or(last_train, |f| f(&model));
     if !last.is_finite() {
         return Err(DeepError::Diverged {
             step: schedule.steps,

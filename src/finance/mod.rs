@@ -10,6 +10,7 @@
 pub mod calibration;
 pub mod costs;
 pub mod general;
+pub mod nagent;
 pub mod ode;
 pub mod pde;
 pub mod power;

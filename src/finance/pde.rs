@@ -121,7 +121,11 @@ pub fn solve_finite_horizon(
             let v = p.cost.rate(f[j]);
             // τ-form: f_τ = v f_x + (ϑ²/2) f_xx − slope·x; information travels against v.
             let fx = if v > 0.0 {
-                if j + 1 < m { (f[j + 1] - f[j]) / h } else { (f[j] - f[j - 1]) / h }
+                if j + 1 < m {
+                    (f[j + 1] - f[j]) / h
+                } else {
+                    (f[j] - f[j - 1]) / h
+                }
             } else if j > 0 {
                 (f[j] - f[j - 1]) / h
             } else {

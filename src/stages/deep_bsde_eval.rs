@@ -41,7 +41,12 @@ const PARAMS: &[ParamSpec] = &[
         "endogenous: times of the reported mean corrections",
     ),
     ParamSpec::opt("s_bar0", K::Float, "64.11", "frictionless initial price S̄₀"),
-    ParamSpec::opt("price", K::Float, "124.11", "average price for %/yr figures"),
+    ParamSpec::opt(
+        "price",
+        K::Float,
+        "124.11",
+        "average price for %/yr figures",
+    ),
     ParamSpec::opt("days_per_year", K::Float, "252", "trading days per year"),
     ParamSpec::opt(
         "max_points",
@@ -108,7 +113,10 @@ impl Stage for DeepBsdeEval {
             .get("weights")
             .ok_or_else(|| anyhow!("the deep_bsde stage stored no weights"))?;
         let device = crate::deep::device()?;
-        let model = from_bytes(BsdeModel::new(&prob, shape(&up)?, 0, &device), &weights.bytes)?;
+        let model = from_bytes(
+            BsdeModel::new(&prob, shape(&up)?, 0, &device),
+            &weights.bytes,
+        )?;
         ctx.check_cancelled()?;
         let n_test = p.usize("test_paths")?;
         let (loss, paths) = evaluate(&model, &prob, n_test, ctx.seed);
@@ -301,7 +309,10 @@ fn exogenous(
     };
     let x = &paths.x[k];
     let learned: Vec<f64> = paths.y[k].iter().map(|&y| cost.rate(y)).collect();
-    let (px, prate) = rate_slice(upstream_table(inputs, "finite_horizon_pde", "field")?, Some(t_fig))?;
+    let (px, prate) = rate_slice(
+        upstream_table(inputs, "finite_horizon_pde", "field")?,
+        Some(t_fig),
+    )?;
     let (gx, grate) = rate_slice(upstream_table(inputs, "cost_ode", "g")?, None)?;
     let pde: Vec<f64> = x.iter().map(|&v| interpolate(&px, &prate, v)).collect();
     let longrun: Vec<f64> = x.iter().map(|&v| interpolate(&gx, &grate, v)).collect();

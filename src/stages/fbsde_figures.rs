@@ -6,9 +6,7 @@
 
 use super::power_label;
 use crate::report::figures::{Figure, Series, line_chart, scatter_chart};
-use crate::stage::{
-    Inputs, Outputs, ParamKind as K, ParamSpec, Params, Stage, StageCtx, Upstream,
-};
+use crate::stage::{Inputs, Outputs, ParamKind as K, ParamSpec, Params, Stage, StageCtx, Upstream};
 use crate::table::{Table, f64_column};
 use anyhow::{Result, anyhow, bail};
 

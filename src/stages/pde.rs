@@ -17,12 +17,7 @@ pub struct FiniteHorizonPde;
 const PARAMS: &[ParamSpec] = &[
     ParamSpec::opt("q", K::Float, "1.5", "cost elasticity q ∈ (1, 2]"),
     ParamSpec::opt("lambda", K::Float, "5.22e-6", "cost level λ"),
-    ParamSpec::opt(
-        "beta",
-        K::Float,
-        "2.33e10",
-        "endowment loading β (ϑ = β/σ)",
-    ),
+    ParamSpec::opt("beta", K::Float, "2.33e10", "endowment loading β (ϑ = β/σ)"),
     ParamSpec::opt("horizon", K::Float, "25.0", "horizon T (trading days)"),
     ParamSpec::opt("nodes", K::Int, "1601", "grid nodes (odd)"),
     ParamSpec::opt(
@@ -37,7 +32,12 @@ const PARAMS: &[ParamSpec] = &[
         "[0.0, 2.0, 10.0, 20.0]",
         "times t at which f is reported",
     ),
-    ParamSpec::opt("eval_time", K::Float, "2.0", "t of the reported rate scalar"),
+    ParamSpec::opt(
+        "eval_time",
+        K::Float,
+        "2.0",
+        "t of the reported rate scalar",
+    ),
     ParamSpec::opt("eval_x", K::Float, "-3e10", "X of the reported rate scalar"),
 ];
 
@@ -107,11 +107,10 @@ impl Stage for FiniteHorizonPde {
                 rate.push(cost.rate(sol.f[i][j]));
             }
         }
-        let i_eval = sol
-            .t
-            .iter()
-            .position(|&v| v == eval_time)
-            .ok_or_else(|| anyhow::anyhow!("internal: t = {eval_time} missing from the output"))?;
+        let i_eval =
+            sol.t.iter().position(|&v| v == eval_time).ok_or_else(|| {
+                anyhow::anyhow!("internal: t = {eval_time} missing from the output")
+            })?;
         Ok(Outputs::new()
             .table(
                 "field",
@@ -122,7 +121,10 @@ impl Stage for FiniteHorizonPde {
                     .f64("rate", rate)
                     .build()?,
             )
-            .scalar("rate_at_eval", cost.rate(sol.f_at(i_eval, p.f64("eval_x")?)))
+            .scalar(
+                "rate_at_eval",
+                cost.rate(sol.f_at(i_eval, p.f64("eval_x")?)),
+            )
             .scalar("time_steps", sol.steps as f64))
     }
 }

@@ -1,0 +1,505 @@
+//! The Reinforced-GAN equilibrium solver (spec rgan §2–§4): a generator (the agents' trading
+//! rates, one tanh MLP per time step on (Δφ, W, 1)) and a discriminator (the market's volatility
+//! σ_k, drift μ_k and initial price S₀), trained in alternating phases, each against the frozen
+//! other. The discriminator's loss carries the *reinforcement link*: the trading rates that the
+//! agents' first-order conditions imply under the current prices must clear.
+//!
+//! Deliberate simplifications, documented in the README: σ_k is a learned vector (the authors'
+//! σ-networks see only the constant 1, so they are one), S₀ a learned scalar; σ starts at α and S₀
+//! at the frictionless price. The generator's gradient flows through the frozen μ-network, as in
+//! the authors' code.
+
+use super::nets::{Activation, Init, Mlp};
+use super::train::{Hooks, Schedule, train};
+use super::{DeepError, Result};
+use crate::finance::nagent::Economy;
+use burn::module::{Module, Param};
+use burn::prelude::{Device, Tensor};
+use burn::tensor::TensorData;
+use rand::rngs::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// The discretised problem and the solver variant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RganProblem {
+    /// The N-agent economy.
+    pub economy: Economy,
+    /// Euler steps K.
+    pub steps: usize,
+    /// μ from the drift identity (valid for q = 2 or N = 2) instead of a network.
+    pub mu_known: bool,
+    /// Include the reinforcement link in the discriminator loss (`false`: the ablation).
+    pub link: bool,
+    /// Hidden width of every MLP.
+    pub width: usize,
+    /// Hidden layers of every MLP.
+    pub depth: usize,
+}
+
+impl RganProblem {
+    /// Checks the economy and the variant.
+    pub fn validate(&self) -> Result<()> {
+        let e = &self.economy;
+        e.validate(true)
+            .map_err(|err| DeepError::InvalidConfig(err.to_string()))?;
+        if self.steps < 2 || self.width == 0 || self.depth == 0 {
+            return Err(DeepError::InvalidConfig(
+                "need K ≥ 2 steps and networks of width and depth ≥ 1".into(),
+            ));
+        }
+        if self.mu_known && !(e.q == 2.0 || e.agents() == 2) {
+            return Err(DeepError::InvalidConfig(format!(
+                "the drift identity (mu_known) holds only for q = 2 or N = 2, got q = {} and N = {}",
+                e.q,
+                e.agents()
+            )));
+        }
+        Ok(())
+    }
+
+    fn sizes(&self, outputs: usize) -> Vec<usize> {
+        let mut v = vec![self.economy.agents() + 2];
+        v.extend(std::iter::repeat_n(self.width, self.depth));
+        v.push(outputs);
+        v
+    }
+}
+
+/// The agents: one network per time step giving all N trading rates.
+#[derive(Module, Debug)]
+pub struct Generator {
+    /// Per-step networks (Δφ, W, 1) → φ̇.
+    pub nets: Vec<Mlp>,
+}
+
+/// The market: volatility per step, drift networks and the initial price.
+#[derive(Module, Debug)]
+pub struct Discriminator {
+    /// σ_k before the absolute value, k = 0..K−1.
+    pub sigma: Param<Tensor<1>>,
+    /// Per-step drift networks (Δφ, W, 1) → μ (empty when μ is known).
+    pub mu: Vec<Mlp>,
+    /// S₀.
+    pub s0: Param<Tensor<1>>,
+}
+
+impl Generator {
+    /// A fresh generator drawn from `seed`.
+    pub fn new(p: &RganProblem, seed: u64, device: &Device) -> Generator {
+        let mut init = Init::new(seed, device);
+        let sizes = p.sizes(p.economy.agents());
+        Generator {
+            nets: (0..p.steps)
+                .map(|_| Mlp::torch_default(&mut init, &sizes))
+                .collect(),
+        }
+    }
+}
+
+impl Discriminator {
+    /// A fresh discriminator drawn from `seed` (σ = α, S₀ = the frictionless price).
+    pub fn new(p: &RganProblem, seed: u64, device: &Device) -> Discriminator {
+        let mut init = Init::new(seed, device);
+        let sizes = p.sizes(1);
+        let e = &p.economy;
+        Discriminator {
+            sigma: init.constant(p.steps, e.alpha),
+            mu: if p.mu_known {
+                Vec::new()
+            } else {
+                (0..p.steps)
+                    .map(|_| Mlp::torch_default(&mut init, &sizes))
+                    .collect()
+            },
+            s0: init.constant(1, e.s_bar0()),
+        }
+    }
+}
+
+/// Everything one rollout computes: both losses and the evaluation metrics.
+pub struct Rollout {
+    /// Generator loss L_G.
+    pub gen_loss: Tensor<1>,
+    /// Terminal loss mean (S_K − 𝔖)².
+    pub term: Tensor<1>,
+    /// Reinforcement link L_link.
+    pub link: Tensor<1>,
+    /// Discriminator regularisation 1e-3(mean σ² + mean μ²).
+    pub disc_reg: Tensor<1>,
+    /// Clearing error mean_{i,k}((1/N)Σₙφ̇ⁿ)².
+    pub clear: Tensor<1>,
+    /// Per-path utility −(1/N)Σₙ(1/K²)Σₖℓⁿ (unweighted), `[M]` on the host when recorded.
+    pub utility: Option<Vec<f64>>,
+    /// Recorded path data (when asked).
+    pub paths: Option<RganPaths>,
+}
+
+/// Host copies of the paths of a recorded rollout.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RganPaths {
+    /// σ_k, k = 0..K−1.
+    pub sigma: Vec<f64>,
+    /// μ_k per path, `[k][path]`.
+    pub mu: Vec<Vec<f64>>,
+    /// Trading rates of path 0, `[k][agent]`.
+    pub rate0: Vec<Vec<f64>>,
+    /// Terminal price error S_K − 𝔖 per path.
+    pub terminal_error: Vec<f64>,
+    /// Clearing error (1/N)Σφ̇ⁿ per path, averaged over k of its square.
+    pub clear: Vec<f64>,
+}
+
+fn row(values: &[f64], device: &Device) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(values.to_vec(), [1, values.len()]), device)
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().try_into_vec::<f64>().unwrap_or_default()
+}
+
+/// Brownian increments `[M, K]`.
+pub fn increments(rng: &mut ChaCha8Rng, paths: usize, p: &RganProblem) -> Vec<f64> {
+    let sd = (p.economy.horizon / p.steps as f64).sqrt();
+    (0..paths * p.steps)
+        .map(|_| {
+            let z: f64 = StandardNormal.sample(rng);
+            sd * z
+        })
+        .collect()
+}
+
+/// Rolls the market forward (spec rgan §4.3) and computes the losses (§4.4).
+pub fn rollout(
+    g: &Generator,
+    d: &Discriminator,
+    p: &RganProblem,
+    dw: &[f64],
+    record: bool,
+) -> Rollout {
+    let e = &p.economy;
+    let device = d.s0.val().device();
+    let (n, k_steps) = (e.agents(), p.steps);
+    let m = dw.len() / k_steps;
+    let dt = e.horizon / k_steps as f64;
+    let gamma = row(&e.gamma, &device);
+    let xi = row(&e.xi, &device);
+    let xi_over_alpha = row(
+        &e.xi.iter().map(|x| x / e.alpha).collect::<Vec<_>>(),
+        &device,
+    );
+    let max_xi = e.xi.iter().map(|x| x.abs()).fold(0.0, f64::max);
+    let weights = row(
+        &e.xi
+            .iter()
+            .map(|x| {
+                if *x == 0.0 {
+                    1.0
+                } else {
+                    (max_xi / x.abs()).powi(2)
+                }
+            })
+            .collect::<Vec<_>>(),
+        &device,
+    );
+    let dw_all = Tensor::<2>::from_data(TensorData::new(dw.to_vec(), [m, k_steps]), &device);
+    let ones = Tensor::<2>::ones([m, 1], &device);
+    let phibar0 = row(&e.phi0(), &device);
+    let mut phi = Tensor::<2>::zeros([m, n], &device) + phibar0.clone();
+    let mut w = Tensor::<2>::zeros([m, 1], &device);
+    let mut s = Tensor::<2>::zeros([m, 1], &device) + d.s0.val().unsqueeze::<2>();
+    let sigma_all = d.sigma.val().abs();
+    let mut util = Tensor::<2>::zeros([m, n], &device);
+    let mut util_w = Tensor::<2>::zeros([m, n], &device);
+    let mut clear = Tensor::<2>::zeros([m, 1], &device);
+    let mut rate_sq = Tensor::<2>::zeros([m, n], &device);
+    let mut mu_sq = Tensor::<2>::zeros([m, 1], &device);
+    let mut drivers = Vec::with_capacity(k_steps);
+    let mut rec = record.then(RganPaths::default);
+    for k in 0..k_steps {
+        let dwk = dw_all.clone().narrow(1, k, 1);
+        let phibar = phibar0.clone() - w.clone() * xi_over_alpha.clone();
+        let dphi = phi.clone() - phibar;
+        let sigma = sigma_all.clone().narrow(0, k, 1).unsqueeze::<2>();
+        let input = Tensor::cat(vec![dphi, w.clone(), ones.clone()], 1);
+        // σφⁿ + ξₙW, the agents' total exposures
+        let expo = phi.clone() * sigma.clone() + w.clone() * xi.clone();
+        let mu = if p.mu_known {
+            (expo.clone() * gamma.clone()).mean_dim(1) * sigma.clone()
+        } else {
+            d.mu[k].forward(input.clone(), Activation::Tanh)
+        };
+        let rate = g.nets[k].forward(input, Activation::Tanh);
+        let cost = rate
+            .clone()
+            .abs()
+            .powf_scalar(e.q)
+            .mul_scalar(0.5 * e.lambda);
+        let ell = -(mu.clone() * phi.clone())
+            + (expo.clone().powf_scalar(2.0) * gamma.clone()).mul_scalar(0.5)
+            + cost;
+        util = util + ell.clone();
+        util_w = util_w + ell * weights.clone();
+        drivers.push(mu.clone() - expo * gamma.clone() * sigma.clone());
+        let mean_rate = rate.clone().mean_dim(1);
+        clear = clear + mean_rate.clone().powf_scalar(2.0);
+        rate_sq = rate_sq + rate.clone().powf_scalar(2.0);
+        mu_sq = mu_sq + mu.clone().powf_scalar(2.0);
+        if let Some(r) = rec.as_mut() {
+            r.mu.push(host(mu.clone()));
+            let all = host(rate.clone().narrow(0, 0, 1));
+            r.rate0.push(all);
+        }
+        s = s + mu.mul_scalar(dt) + sigma * dwk.clone();
+        phi = phi + rate.mul_scalar(dt);
+        w = w + dwk;
+    }
+    let kf = k_steps as f64;
+    let terminal = s - w.mul_scalar(e.alpha).add_scalar(e.beta * e.horizon);
+    let term = terminal.clone().powf_scalar(2.0).mean();
+    let clear_path = clear.div_scalar(kf);
+    let gen_loss = util_w.div_scalar(kf).mean_dim(1).mean().div_scalar(1.0)
+        + rate_sq.div_scalar(kf).mean().mul_scalar(1e-3)
+        + clear_path.clone().mean();
+    // Reinforcement link: FOC-implied rates from the backward sums of the driver must clear.
+    let p_exp = 1.0 / (e.q - 1.0);
+    let mut link = Tensor::<2>::zeros([m, 1], &device);
+    if p.link {
+        let mut y = Tensor::<2>::zeros([m, n], &device);
+        for (k, r) in drivers.into_iter().enumerate().rev() {
+            y = y + r;
+            let psi = if e.q == 2.0 {
+                y.clone()
+            } else {
+                y.clone().sign() * y.clone().abs().powf_scalar(p_exp)
+            };
+            let implied = psi.div_scalar((k_steps - k) as f64).mean_dim(1);
+            link = link + implied.powf_scalar(2.0);
+        }
+    }
+    let disc_reg =
+        (sigma_all.clone().powf_scalar(2.0).mean() + mu_sq.div_scalar(kf).mean()).mul_scalar(1e-3);
+    let utility = record.then(|| host(util.div_scalar(-kf * kf).mean_dim(1)));
+    if let Some(r) = rec.as_mut() {
+        r.sigma = host(sigma_all);
+        r.terminal_error = host(terminal);
+        r.clear = host(clear_path.clone());
+    }
+    Rollout {
+        gen_loss,
+        term,
+        link: link.mean(),
+        disc_reg,
+        clear: clear_path.mean(),
+        utility,
+        paths: rec,
+    }
+}
+
+/// Training schedule of the alternating rounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RganSchedule {
+    /// Adam steps of each generator and each discriminator phase, per round (the last entry
+    /// repeats for later rounds).
+    pub phase_steps: Vec<usize>,
+    /// Learning rate per round (the last entry repeats).
+    pub lr: Vec<f64>,
+    /// Number of rounds.
+    pub rounds: usize,
+    /// Re-initialise both networks at the start of every round (the authors' choice) instead
+    /// of warm-starting from the previous round.
+    pub reinit: bool,
+    /// Paths per Adam step.
+    pub batch: usize,
+}
+
+/// One logged phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseLog {
+    /// Round index.
+    pub round: usize,
+    /// `generator` or `discriminator`.
+    pub phase: &'static str,
+    /// Loss at the phase's first and last step.
+    pub first_loss: f64,
+    /// Loss at the last step.
+    pub last_loss: f64,
+    /// Test metrics after the phase.
+    pub metrics: Metrics,
+}
+
+/// Evaluation metrics on the test paths.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Metrics {
+    /// ΣJ: −(1/N)Σₙ E[(1/K²)Σₖℓⁿ] (the paper's normalisation, spec §6).
+    pub utility: f64,
+    /// Its standard error.
+    pub utility_se: f64,
+    /// Clearing error.
+    pub clear: f64,
+    /// Terminal error mean (S_K − 𝔖)².
+    pub term: f64,
+    /// S₀.
+    pub s0: f64,
+    /// E μ₀.
+    pub mu0: f64,
+    /// σ₀.
+    pub sigma0: f64,
+}
+
+/// Evaluates on the fixed test increments.
+pub fn evaluate(
+    g: &Generator,
+    d: &Discriminator,
+    p: &RganProblem,
+    dw: &[f64],
+) -> (Metrics, RganPaths) {
+    let r = rollout(g, d, p, dw, true);
+    let paths = r.paths.unwrap_or_default();
+    let u = r.utility.unwrap_or_default();
+    let mean = u.iter().sum::<f64>() / u.len().max(1) as f64;
+    let var = u.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (u.len().max(2) - 1) as f64;
+    let metrics = Metrics {
+        utility: mean,
+        utility_se: (var / u.len().max(1) as f64).sqrt(),
+        clear: r.clear.into_scalar(),
+        term: r.term.into_scalar(),
+        s0: d.s0.val().into_scalar(),
+        mu0: paths
+            .mu
+            .first()
+            .map_or(f64::NAN, |v| v.iter().sum::<f64>() / v.len() as f64),
+        sigma0: paths.sigma.first().copied().unwrap_or(f64::NAN),
+    };
+    (metrics, paths)
+}
+
+/// A trained pair and its log.
+pub struct TrainedRgan {
+    /// The generator.
+    pub generator: Generator,
+    /// The discriminator.
+    pub discriminator: Discriminator,
+    /// One entry per phase.
+    pub log: Vec<PhaseLog>,
+}
+
+/// Runs the alternating rounds, deterministically under `seed`; `test_dw` is the fixed test set
+/// used for the per-phase metrics. `on_phase` reports each finished phase.
+pub fn train_rgan(
+    p: &RganProblem,
+    sched: &RganSchedule,
+    seed: u64,
+    test_dw: &[f64],
+    hooks: &Hooks,
+    on_phase: &dyn Fn(&PhaseLog),
+) -> Result<TrainedRgan> {
+    p.validate()?;
+    if sched.rounds == 0 || sched.phase_steps.is_empty() || sched.lr.is_empty() || sched.batch < 2 {
+        return Err(DeepError::InvalidConfig(
+            "the schedule needs rounds ≥ 1, phase steps, learning rates and batch ≥ 2".into(),
+        ));
+    }
+    let device = super::device()?;
+    let mut g = Generator::new(p, super::bsde::stream(seed, 10).next_seed(), &device);
+    let mut d = Discriminator::new(p, super::bsde::stream(seed, 11).next_seed(), &device);
+    let mut batches = super::bsde::stream(seed, 12);
+    let mut log = Vec::new();
+    let pick = |v: &[usize], r: usize| v[r.min(v.len() - 1)];
+    for round in 0..sched.rounds {
+        let steps = pick(&sched.phase_steps, round);
+        let lr = sched.lr[round.min(sched.lr.len() - 1)];
+        let schedule = Schedule {
+            steps,
+            lr,
+            lr_final: lr,
+            log_every: steps,
+        };
+        // Generator phase against the frozen market.
+        if sched.reinit {
+            g = Generator::new(
+                p,
+                super::bsde::stream(seed, 100 + 2 * round as u64).next_seed(),
+                &device,
+            );
+        }
+        let frozen_d = d.clone().no_grad();
+        let (g_new, g_log) = train(
+            g,
+            &schedule,
+            hooks,
+            |gm, _| {
+                let dw = increments(&mut batches, sched.batch, p);
+                rollout(gm, &frozen_d, p, &dw, false).gen_loss
+            },
+            None,
+        )?;
+        g = g_new;
+        let (metrics, _) = evaluate(&g, &d, p, test_dw);
+        let entry = PhaseLog {
+            round,
+            phase: "generator",
+            first_loss: g_log.loss[0],
+            last_loss: *g_log.loss.last().unwrap_or(&f64::NAN),
+            metrics,
+        };
+        on_phase(&entry);
+        log.push(entry);
+
+        // Discriminator phase against the frozen agents.
+        if sched.reinit {
+            d = Discriminator::new(
+                p,
+                super::bsde::stream(seed, 101 + 2 * round as u64).next_seed(),
+                &device,
+            );
+        }
+        let frozen_g = g.clone().no_grad();
+        let mut weight: Option<f64> = None;
+        let (d_new, d_log) = train(
+            d,
+            &schedule,
+            hooks,
+            |dm, _| {
+                let dw = increments(&mut batches, sched.batch, p);
+                let r = rollout(&frozen_g, dm, p, &dw, false);
+                let c = *weight.get_or_insert_with(|| {
+                    if p.mu_known || !p.link {
+                        1.0
+                    } else {
+                        let link: f64 = r.link.clone().into_scalar();
+                        let term: f64 = r.term.clone().into_scalar();
+                        3000.0 * link / term.max(1e-300)
+                    }
+                });
+                r.term.mul_scalar(c) + r.link + r.disc_reg
+            },
+            None,
+        )?;
+        d = d_new;
+        let (metrics, _) = evaluate(&g, &d, p, test_dw);
+        let entry = PhaseLog {
+            round,
+            phase: "discriminator",
+            first_loss: d_log.loss[0],
+            last_loss: *d_log.loss.last().unwrap_or(&f64::NAN),
+            metrics,
+        };
+        on_phase(&entry);
+        log.push(entry);
+    }
+    Ok(TrainedRgan {
+        generator: g,
+        discriminator: d,
+        log,
+    })
+}
+
+trait NextSeed {
+    fn next_seed(self) -> u64;
+}
+
+impl NextSeed for ChaCha8Rng {
+    fn next_seed(mut self) -> u64 {
+        rand::Rng::next_u64(&mut self)
+    }
+}
