@@ -107,9 +107,12 @@ impl BsdeProblem {
         }
     }
 
-    /// Number of network inputs (the state; plus W when the endowment enters).
+    /// Number of network inputs (the state; plus W when the endowment enters the price).
     fn inputs(&self) -> usize {
-        self.outputs()
+        match self.variant {
+            Variant::Exogenous => 1,
+            Variant::Endogenous => 2,
+        }
     }
 
     /// The trading rate (G')⁻¹(y) = sign(y)(|y|/λ)^{1/(q−1)}, as a tensor op.
@@ -280,7 +283,7 @@ pub fn rollout(
         };
         if let Some(pp) = paths.as_mut() {
             pp.w.push(host(w.clone()));
-            pp.x.push(host(x_sh_of(&xs, s)));
+            pp.x.push(host(xs.clone().mul_scalar(s)));
             pp.y.push(host(y.clone()));
             pp.d.push(if endogenous {
                 host(d.clone())
@@ -323,7 +326,7 @@ pub fn rollout(
     }
     if let Some(pp) = paths.as_mut() {
         pp.w.push(host(w));
-        pp.x.push(host(x_sh_of(&xs, s)));
+        pp.x.push(host(xs.mul_scalar(s)));
         pp.y.push(host(y));
         pp.d.push(if endogenous {
             host(d)
@@ -334,10 +337,6 @@ pub fn rollout(
         pp.sigma.push(last);
     }
     (residual.mean(), paths)
-}
-
-fn x_sh_of(xs: &Tensor<2>, s: f64) -> Tensor<2> {
-    xs.clone().mul_scalar(s)
 }
 
 /// Training settings besides the schedule.
@@ -370,6 +369,11 @@ pub fn stream(seed: u64, which: u64) -> ChaCha8Rng {
     rng
 }
 
+/// A seed for a sub-generator (e.g. parameter initialisation), from stream `which` of `seed`.
+pub fn derive_seed(seed: u64, which: u64) -> u64 {
+    rand::Rng::next_u64(&mut stream(seed, which))
+}
+
 /// Trains a fresh model for problem `p`, deterministically under `seed`.
 pub fn train_bsde(
     p: &BsdeProblem,
@@ -384,7 +388,7 @@ pub fn train_bsde(
         ));
     }
     let device = super::device()?;
-    let model = BsdeModel::new(p, settings.shape, stream(seed, 0).random_u64(), &device);
+    let model = BsdeModel::new(p, settings.shape, derive_seed(seed, 0), &device);
     let mut batches = stream(seed, 1);
     let valid_dw = increments(&mut stream(seed, 2), settings.valid_batch, p);
     let (model, log) = train(
@@ -406,16 +410,6 @@ pub fn train_bsde(
         log,
         initial,
     })
-}
-
-trait RandomU64 {
-    fn random_u64(&mut self) -> u64;
-}
-
-impl RandomU64 for ChaCha8Rng {
-    fn random_u64(&mut self) -> u64 {
-        rand::Rng::next_u64(self)
-    }
 }
 
 /// Evaluates a model on `paths` fresh test paths drawn from `seed`: the loss and the paths.

@@ -9,6 +9,7 @@
 //! at the frictionless price. The generator's gradient flows through the frozen μ-network, as in
 //! the authors' code.
 
+use super::bsde::{derive_seed, stream};
 use super::nets::{Activation, Init, Mlp};
 use super::train::{Hooks, Schedule, train};
 use super::{DeepError, Result};
@@ -400,9 +401,9 @@ pub fn train_rgan(
         ));
     }
     let device = super::device()?;
-    let mut g = Generator::new(p, super::bsde::stream(seed, 10).next_seed(), &device);
-    let mut d = Discriminator::new(p, super::bsde::stream(seed, 11).next_seed(), &device);
-    let mut batches = super::bsde::stream(seed, 12);
+    let mut g = Generator::new(p, derive_seed(seed, 10), &device);
+    let mut d = Discriminator::new(p, derive_seed(seed, 11), &device);
+    let mut batches = stream(seed, 12);
     let mut log = Vec::new();
     let pick = |v: &[usize], r: usize| v[r.min(v.len() - 1)];
     for round in 0..sched.rounds {
@@ -418,7 +419,7 @@ pub fn train_rgan(
         if sched.reinit {
             g = Generator::new(
                 p,
-                super::bsde::stream(seed, 100 + 2 * round as u64).next_seed(),
+                derive_seed(seed, 100 + 2 * round as u64),
                 &device,
             );
         }
@@ -449,7 +450,7 @@ pub fn train_rgan(
         if sched.reinit {
             d = Discriminator::new(
                 p,
-                super::bsde::stream(seed, 101 + 2 * round as u64).next_seed(),
+                derive_seed(seed, 101 + 2 * round as u64),
                 &device,
             );
         }
@@ -494,12 +495,3 @@ pub fn train_rgan(
     })
 }
 
-trait NextSeed {
-    fn next_seed(self) -> u64;
-}
-
-impl NextSeed for ChaCha8Rng {
-    fn next_seed(mut self) -> u64 {
-        rand::Rng::next_u64(&mut self)
-    }
-}

@@ -277,6 +277,58 @@ pub fn simulate_truth(e: &Economy, g: &GroundTruth, paths: usize, seed: u64) -> 
     }
 }
 
+/// The GMS leading-order equilibrium for two agents and power costs (spec rgan §1.6): constant
+/// σ, the state-dependent drift and trading rate, the price offset as the authors coded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadingOrder {
+    /// Constant volatility σ.
+    pub sigma: f64,
+    /// S₀ as in the authors' code: (β − α)T + 1.976·γ̄γ̂γ̃^{3/7}α^{8/7}sλ^{4/7}T (spec §1.6 caveat).
+    pub s0: f64,
+    /// μ₀ = γ̄sσ².
+    pub mu0: f64,
+    /// Rate scale (qγ₁ξ⁴/(8λα²))^{1/(q+2)}.
+    pub rate_scale: f64,
+    /// State scale: x = state_scale · Δφ¹.
+    pub state_scale: f64,
+}
+
+/// The leading-order benchmark; `g_prime0` is g̃'(0) = −c_q of the normalised ODE (B.2).
+pub fn leading_order(e: &Economy, g_prime0: f64) -> Result<LeadingOrder> {
+    e.validate(true)?;
+    if e.agents() != 2 {
+        return Err(FinanceError::InvalidConfig(format!(
+            "the leading-order benchmark is for 2 agents, got {}",
+            e.agents()
+        )));
+    }
+    let (g1, g2, q, a, lam) = (e.gamma[0], e.gamma[1], e.q, e.alpha, e.lambda);
+    let xi = e.xi[0];
+    let gt = 0.5 * (g1 + g2);
+    let sigma = a
+        + (g1 - g2) / (g1 + g2)
+            * (lam / (2f64.powf(q - 1.0) * q)).powf(2.0 / (q + 2.0))
+            * (gt * a * a).powf(q / (q + 2.0))
+            * (a / xi).abs().powf((4.0 - 2.0 * q) / (q + 2.0))
+            * g_prime0
+            * xi.abs()
+            / a;
+    let gb = e.gamma_bar();
+    let g_hat = (g1 - g2).abs() / (g1 + g2);
+    let s0 = (e.beta - a) * e.horizon
+        + 1.976 * gb * g_hat * gt.powf(3.0 / 7.0) * a.powf(8.0 / 7.0) * e.s * lam.powf(4.0 / 7.0)
+            * e.horizon;
+    Ok(LeadingOrder {
+        sigma,
+        s0,
+        mu0: gb * e.s * sigma * sigma,
+        rate_scale: (q * g1 * xi.powi(4) / (8.0 * lam * a * a)).powf(1.0 / (q + 2.0)),
+        state_scale: 2f64.powf((q - 1.0) / (q + 2.0))
+            * (q * g1 * a * a / lam).powf(1.0 / (q + 2.0))
+            * (a / xi).abs().powf(2.0 * q / (q + 2.0)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +353,22 @@ mod tests {
             sim.s0_se
         );
         assert!(sim.clearing < 1e-25, "clearing {}", sim.clearing);
+    }
+
+    #[test]
+    fn case_b_leading_order_matches_the_spec() {
+        // spec rgan §6 B, "Leading order": σ₀ = 1.072, μ₀ = 0.766, S₀ = 0.415.
+        let e = Economy {
+            gamma: vec![1.0, 2.0],
+            xi: vec![3.0, -3.0],
+            q: 1.5,
+            horizon: 0.4,
+            ..Economy::case_a()
+        };
+        let lo = leading_order(&e, -1.7711332).unwrap();
+        assert!((lo.sigma - 1.072).abs() < 5e-4, "σ = {}", lo.sigma);
+        assert!((lo.mu0 - 0.766).abs() < 5e-4, "μ₀ = {}", lo.mu0);
+        assert!((lo.s0 - 0.415).abs() < 5e-4, "S₀ = {}", lo.s0);
     }
 
     #[test]

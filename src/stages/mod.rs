@@ -18,6 +18,7 @@ pub mod generate;
 #[cfg(feature = "data")]
 pub mod load_table;
 pub mod market_data;
+pub mod nagent;
 pub mod paper_inputs;
 pub mod pde;
 pub mod riccati;
@@ -55,6 +56,7 @@ impl Registry {
             Box::new(deep_bsde::DeepBsde),
             Box::new(deep_bsde_eval::DeepBsdeEval),
             Box::new(fbsde_figures::FbsdeFigures),
+            Box::new(nagent::NagentRiccati),
         ];
         #[cfg(feature = "data")]
         all.push(Box::new(load_table::LoadTable));
