@@ -417,11 +417,7 @@ pub fn train_rgan(
         };
         // Generator phase against the frozen market.
         if sched.reinit {
-            g = Generator::new(
-                p,
-                derive_seed(seed, 100 + 2 * round as u64),
-                &device,
-            );
+            g = Generator::new(p, derive_seed(seed, 100 + 2 * round as u64), &device);
         }
         let frozen_d = d.clone().no_grad();
         let (g_new, g_log) = train(
@@ -448,11 +444,7 @@ pub fn train_rgan(
 
         // Discriminator phase against the frozen agents.
         if sched.reinit {
-            d = Discriminator::new(
-                p,
-                derive_seed(seed, 101 + 2 * round as u64),
-                &device,
-            );
+            d = Discriminator::new(p, derive_seed(seed, 101 + 2 * round as u64), &device);
         }
         let frozen_g = g.clone().no_grad();
         let mut weight: Option<f64> = None;
@@ -494,4 +486,3 @@ pub fn train_rgan(
         log,
     })
 }
-

@@ -240,11 +240,11 @@ pub fn simulate_truth(e: &Economy, g: &GroundTruth, paths: usize, seed: u64) -> 
                 .sum::<f64>()
                 / n as f64;
             let mut rates = vec![0.0; n];
-            for i in 0..m {
+            for (i, rate) in rates.iter_mut().enumerate().take(m) {
                 let fx: f64 = (0..m)
                     .map(|j| g.f[k][i * m + j] * (phi[j] - e.s * gb / e.gamma[j]))
                     .sum();
-                rates[i] = -(fx + g.h[k][i] * w) / e.lambda;
+                *rate = -(fx + g.h[k][i] * w) / e.lambda;
             }
             rates[m] = -rates[..m].iter().sum::<f64>();
             let mean_rate = rates.iter().sum::<f64>() / n as f64;
@@ -316,7 +316,13 @@ pub fn leading_order(e: &Economy, g_prime0: f64) -> Result<LeadingOrder> {
     let gb = e.gamma_bar();
     let g_hat = (g1 - g2).abs() / (g1 + g2);
     let s0 = (e.beta - a) * e.horizon
-        + 1.976 * gb * g_hat * gt.powf(3.0 / 7.0) * a.powf(8.0 / 7.0) * e.s * lam.powf(4.0 / 7.0)
+        + 1.976
+            * gb
+            * g_hat
+            * gt.powf(3.0 / 7.0)
+            * a.powf(8.0 / 7.0)
+            * e.s
+            * lam.powf(4.0 / 7.0)
             * e.horizon;
     Ok(LeadingOrder {
         sigma,

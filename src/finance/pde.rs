@@ -90,7 +90,7 @@ pub fn solve_finite_horizon(
     check_positive("slope", p.slope)?;
     check_positive("horizon", p.horizon)?;
     check_positive("half_width", grid.half_width)?;
-    if grid.nodes < 5 || grid.nodes % 2 == 0 {
+    if grid.nodes < 5 || grid.nodes.is_multiple_of(2) {
         return Err(FinanceError::InvalidConfig(format!(
             "the PDE grid needs an odd number ≥ 5 of nodes, got {}",
             grid.nodes

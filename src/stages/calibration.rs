@@ -56,7 +56,7 @@ impl Stage for Calibration {
         "frictionless_calibration"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "frictionless equilibrium: γ¹, γ², μ̄, initial allocations, premium loading (GMS §2, §5)"

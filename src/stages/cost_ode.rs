@@ -123,7 +123,7 @@ impl Stage for CostOde {
         "cost_ode"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "solve the ODE (3.5)/(B.2) for g: c_q, Z_q, V_q, g̃, physical g and residuals"

@@ -194,7 +194,7 @@ impl Stage for DeepBsde {
         ctx.progress.set_len(steps as u64);
         let progress = |k: usize, loss: f64| {
             ctx.progress.inc(1);
-            if k % 20 == 0 {
+            if k.is_multiple_of(20) {
                 ctx.progress.message(format!("loss {loss:.3e}"));
             }
         };

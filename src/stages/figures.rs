@@ -38,7 +38,7 @@ impl Stage for GmsFigures {
         "gms_figures"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "Figures 1–3 (returns, densities, turnover vs data) as SVG and PNG, with their data"

@@ -58,7 +58,7 @@ impl Stage for MarketData {
         "market_data"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "σ, mean price change, average price, mean volume and volume ACF from daily data"

@@ -42,7 +42,10 @@ pub fn parse_economy(v: &Value) -> std::result::Result<Economy, String> {
             .and_then(Value::as_array)
             .ok_or_else(|| format!("`{k}` must be a list of numbers"))?
             .iter()
-            .map(|x| x.as_f64().ok_or_else(|| format!("`{k}` must be a list of numbers")))
+            .map(|x| {
+                x.as_f64()
+                    .ok_or_else(|| format!("`{k}` must be a list of numbers"))
+            })
             .collect()
     };
     let num = |k: &str, d: Option<f64>| -> std::result::Result<f64, String> {
@@ -103,11 +106,17 @@ impl Stage for NagentRiccati {
         if e.q != 2.0 {
             return Err(ParamError::new(
                 "economy",
-                format!("the ground truth needs quadratic costs (q = 2), got q = {}", e.q),
+                format!(
+                    "the ground truth needs quadratic costs (q = 2), got q = {}",
+                    e.q
+                ),
             ));
         }
         for name in ["steps", "paths"] {
-            if p.usize(name).map_err(|e| ParamError::new(name, e.to_string()))? < 2 {
+            if p.usize(name)
+                .map_err(|e| ParamError::new(name, e.to_string()))?
+                < 2
+            {
                 return Err(ParamError::new(name, "must be at least 2"));
             }
         }

@@ -69,7 +69,7 @@ impl Stage for FiniteHorizonPde {
         let n = p
             .usize("nodes")
             .map_err(|e| ParamError::new("nodes", e.to_string()))?;
-        if n < 5 || n % 2 == 0 {
+        if n < 5 || n.is_multiple_of(2) {
             return Err(ParamError::new(
                 "nodes",
                 format!("needs an odd number ≥ 5, got {n}"),

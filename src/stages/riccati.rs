@@ -45,7 +45,7 @@ impl Stage for RiccatiBenchmark {
         "riccati_benchmark"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "HMP Riccati benchmark (q = 2, endogenous volatility) and the exact discrete Euler solution"

@@ -51,7 +51,7 @@ impl Stage for TurnoverMatching {
         "turnover_matching"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "calibrate λ and β of proportional, quadratic and power costs to the turnover (GMS §5.3–5.4)"
