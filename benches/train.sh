@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv-bench}
 STEPS=${STEPS:-300}
-WIDTH=${WIDTH:-20}
+WIDTH=${WIDTH:-15}
 THREADS=${THREADS:-"1 2"}
 
 if ! "$VENV/bin/python" -c "import torch, numpy" 2>/dev/null; then

@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let (steps, width) = (arg(1, 300), arg(2, 20));
+    let (steps, width) = (arg(1, 300), arg(2, 15));
     let problem = BsdeProblem {
         variant: Variant::Endogenous,
         fr: Frictionless::paper(),

@@ -12,7 +12,7 @@ import torch
 torch.set_default_dtype(torch.float64)
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 300
-width = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+width = int(sys.argv[3]) if len(sys.argv) > 3 else 15
 torch.set_num_threads(threads)
 torch.manual_seed(1)
 

@@ -486,3 +486,47 @@ pub fn train_rgan(
         log,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case_a(mu_known: bool) -> RganProblem {
+        RganProblem {
+            economy: Economy::case_a(),
+            steps: 20,
+            mu_known,
+            link: true,
+            width: 8,
+            depth: 2,
+        }
+    }
+
+    #[test]
+    fn the_link_vanishes_exactly_under_the_drift_identity() {
+        // For q = 2 the implied aggregate rate is Σₙ backward sums of μ − γₙσ(σφⁿ + ξₙW), which
+        // the drift identity makes zero step by step, whatever the agents do (spec rgan §3).
+        let p = case_a(true);
+        let device = crate::deep::device().unwrap();
+        let g = Generator::new(&p, 1, &device);
+        let d = Discriminator::new(&p, 2, &device);
+        let dw = increments(&mut stream(5, 0), 64, &p);
+        let r = rollout(&g, &d, &p, &dw, false);
+        let link: f64 = r.link.into_scalar();
+        assert!(link < 1e-24, "link = {link:e}");
+        // With a drift network instead, the link is a real penalty.
+        let p = case_a(false);
+        let d = Discriminator::new(&p, 2, &device);
+        let link: f64 = rollout(&g, &d, &p, &dw, false).link.into_scalar();
+        assert!(link > 1e-6, "link = {link:e}");
+    }
+
+    #[test]
+    fn rejects_the_drift_identity_where_it_does_not_hold() {
+        let mut p = case_a(true);
+        p.economy.q = 1.5;
+        assert!(p.validate().is_err());
+        p.mu_known = false;
+        assert!(p.validate().is_ok());
+    }
+}

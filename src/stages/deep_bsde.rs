@@ -47,8 +47,8 @@ const PARAMS: &[ParamSpec] = &[
     ParamSpec::opt(
         "width",
         K::Int,
-        "20",
-        "hidden width of the per-step networks",
+        "15",
+        "hidden width of the per-step networks (one MLP per step gives Z and σ)",
     ),
     ParamSpec::opt(
         "hidden",
