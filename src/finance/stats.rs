@@ -93,22 +93,6 @@ impl Welford {
         self.variance().sqrt()
     }
 
-    /// The empirical `p`-quantile (linear interpolation between order statistics; NaN when empty).
-    pub fn quantile(x: &[f64], p: f64) -> f64 {
-        if x.is_empty() {
-            return f64::NAN;
-        }
-        let mut v = x.to_vec();
-        v.sort_by(f64::total_cmp);
-        let h = p.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-        let (i, w) = (h.floor() as usize, h.fract());
-        if i + 1 < v.len() {
-            v[i] + w * (v[i + 1] - v[i])
-        } else {
-            v[i]
-        }
-    }
-
     /// Coefficient of variation sd/mean.
     pub fn cv(&self) -> f64 {
         self.sd() / self.mean

@@ -10,7 +10,7 @@ use crate::deep::bsde::{BsdeProblem, NetShape, TrainSettings, Variant, train_bsd
 use crate::deep::train::{Hooks, Schedule, to_bytes};
 use crate::finance::calibration::Frictionless;
 use crate::stage::{
-    Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx, Upstream,
+    Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
 };
 use crate::table::TableBuilder;
 use anyhow::{Result, anyhow};
@@ -100,23 +100,6 @@ pub fn shape(p: &Params) -> Result<NetShape> {
         width: p.usize("width")?,
         hidden: p.usize("hidden")?,
     })
-}
-
-/// The calibration a `deep_bsde` stage trained with (it republishes the calibration scalars).
-pub fn trained_calibration(u: &Upstream) -> Result<Frictionless> {
-    let get = |n: &str| {
-        u.outputs
-            .scalars
-            .get(n)
-            .copied()
-            .ok_or_else(|| anyhow!("the deep_bsde stage has no scalar '{n}'"))
-    };
-    Ok(Frictionless::from_gamma_bar(
-        get("sigma")?,
-        get("shares_outstanding")?,
-        get("gamma_bar")?,
-        get("kappa")?,
-    )?)
 }
 
 impl Stage for DeepBsde {

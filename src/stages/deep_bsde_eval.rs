@@ -5,7 +5,8 @@
 //! volatility: the Figure 4 comparison of the learned trading rate at a time t with the
 //! finite-horizon PDE rate and the long-run ODE rate over the test distribution.
 
-use super::deep_bsde::{problem, shape, trained_calibration};
+use super::deep_bsde::{problem, shape};
+use super::frictionless_of;
 use crate::deep::bsde::{BsdeModel, BsdeProblem, Paths, Variant, evaluate};
 use crate::deep::train::from_bytes;
 use crate::finance::pde::interpolate;
@@ -93,20 +94,19 @@ impl Stage for DeepBsdeEval {
         Ok(())
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
-        let trained: Vec<&Upstream> = inputs
+        let trained: Vec<&(String, Upstream)> = inputs
             .upstream
             .iter()
             .filter(|(_, u)| u.kind == "deep_bsde")
-            .map(|(_, u)| u)
             .collect();
-        let [u] = trained.as_slice() else {
+        let [(name, u)] = trained.as_slice() else {
             bail!(
                 "needs exactly one `deep_bsde` stage upstream, found {}",
                 trained.len()
             );
         };
         let up = crate::stage::Params::new(u.params.clone(), std::path::PathBuf::new());
-        let prob = problem(&up, trained_calibration(u)?)?;
+        let prob = problem(&up, frictionless_of(name, u)?)?;
         let weights = u
             .outputs
             .files

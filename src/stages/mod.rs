@@ -26,7 +26,7 @@ pub mod simulate;
 pub mod turnover;
 
 use crate::finance::calibration::Frictionless;
-use crate::stage::{Inputs, Params, Stage};
+use crate::stage::{Inputs, Params, Stage, Upstream};
 use anyhow::Result;
 use std::collections::BTreeMap;
 
@@ -104,12 +104,19 @@ pub fn frictionless(inputs: &Inputs) -> Result<Frictionless> {
             cal.len()
         );
     };
+    frictionless_of(name, u)
+}
+
+/// The frictionless economy from the calibration scalars (`sigma`, `shares_outstanding`,
+/// `gamma_bar`, `kappa`) of upstream stage `name` (a calibration, or a stage that republishes
+/// the calibration it used).
+pub fn frictionless_of(name: &str, u: &Upstream) -> Result<Frictionless> {
     let get = |n: &str| {
         u.outputs
             .scalars
             .get(n)
             .copied()
-            .ok_or_else(|| anyhow::anyhow!("upstream calibration '{name}' has no scalar '{n}'"))
+            .ok_or_else(|| anyhow::anyhow!("upstream stage '{name}' has no scalar '{n}'"))
     };
     Ok(Frictionless::from_gamma_bar(
         get("sigma")?,
