@@ -37,3 +37,48 @@ fn nagent_riccati_reproduces_case_a_and_rejects_bad_economies() {
         "{err}"
     );
 }
+
+#[test]
+fn rgan_train_stores_both_networks_and_eval_reloads_them() {
+    let p = Project::new();
+    // A tiny problem and schedule: the engine contract (artifacts, reload, determinism), not
+    // the paper's accuracy.
+    let economy = "{gamma: [1.0, 2.0], xi: [3.0, -3.0], q: 1.5, horizon: 0.4}";
+    let f = p.write(
+        "g.yaml",
+        &format!(
+            "seed: 3\nstages:\n  train:\n    kind: rgan_train\n    with: {{economy: {economy}, steps: 10, width: 8, depth: 2, rounds: 2, phase_steps: [3], batch: 16, test_paths: 32}}\n  eval:\n    kind: rgan_eval\n    needs: train\n    with: {{test_paths: 50}}\n"
+        ),
+    );
+    let f = f.to_str().unwrap();
+    p.ok(&["run", f, "--no-progress"]);
+    let train = p
+        .records()
+        .into_iter()
+        .find(|r| r["stage"] == "train")
+        .unwrap();
+    let files = &train["files"];
+    assert!(
+        files.get("generator").is_some() && files.get("discriminator").is_some(),
+        "{files}"
+    );
+    let eval = p
+        .records()
+        .into_iter()
+        .find(|r| r["stage"] == "eval")
+        .unwrap();
+    let s = &eval["scalars"];
+    // the stored discriminator is reloaded: same S₀ as trained
+    assert_eq!(s["s0"], train["scalars"]["s0"], "{s}");
+    assert!(s["clearing"].as_f64().unwrap().is_finite());
+    assert_eq!(s["test_paths"].as_f64(), Some(50.0));
+
+    // mu_known with q ≠ 2 and N > 2 is rejected up front.
+    let bad = p.write(
+        "bad.yaml",
+        "stages:\n  train:\n    kind: rgan_train\n    with: {economy: {gamma: [1, 1.5, 2], xi: [1, 1, -2], q: 1.5, horizon: 0.2}, mu_known: true}\n",
+    );
+    let o = p.eqlab(&["run", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(common::text(&o.stderr).contains("drift identity holds only"));
+}

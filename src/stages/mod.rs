@@ -21,6 +21,7 @@ pub mod market_data;
 pub mod nagent;
 pub mod paper_inputs;
 pub mod pde;
+pub mod rgan;
 pub mod riccati;
 pub mod simulate;
 pub mod turnover;
@@ -57,6 +58,8 @@ impl Registry {
             Box::new(deep_bsde_eval::DeepBsdeEval),
             Box::new(fbsde_figures::FbsdeFigures),
             Box::new(nagent::NagentRiccati),
+            Box::new(rgan::RganTrain),
+            Box::new(rgan::RganEval),
         ];
         #[cfg(feature = "data")]
         all.push(Box::new(load_table::LoadTable));

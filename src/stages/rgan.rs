@@ -1,0 +1,367 @@
+//! `rgan_train`: trains the Reinforced-GAN solver (spec rgan §2–§4) for an N-agent economy and
+//! stores generator and discriminator weights as burnpack artifacts, with a per-phase log of the
+//! test metrics. Schedules: `paper` (the authors' rounds, steps and learning rates, for long or
+//! GPU runs) or explicit `rounds`/`phase_steps`/`lr`/`batch` (the `cpu` schedules of the
+//! pipelines).
+
+use super::nagent::{ECONOMY_DOC, check_economy, economy};
+use crate::deep::DeepError;
+use crate::deep::bsde::stream;
+use crate::deep::rgan::{RganProblem, RganSchedule, increments, train_rgan};
+use crate::deep::train::{Hooks, to_bytes};
+use crate::stage::{
+    Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
+};
+use crate::table::TableBuilder;
+use anyhow::Result;
+
+/// The `rgan_train` stage kind.
+pub struct RganTrain;
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec::req("economy", K::Any, ECONOMY_DOC),
+    ParamSpec::opt("steps", K::Int, "100", "Euler steps K"),
+    ParamSpec::opt(
+        "mu_known",
+        K::Bool,
+        "false",
+        "drift from the identity (q = 2 or N = 2) instead of a network",
+    ),
+    ParamSpec::opt(
+        "link",
+        K::Bool,
+        "true",
+        "reinforcement link in the discriminator loss (false: the ablation)",
+    ),
+    ParamSpec::opt("width", K::Int, "50", "hidden width of every MLP"),
+    ParamSpec::opt("depth", K::Int, "3", "hidden layers of every MLP"),
+    ParamSpec::opt(
+        "schedule",
+        K::Str,
+        "custom",
+        "paper (the authors' rounds) or custom (the parameters below)",
+    ),
+    ParamSpec::opt("rounds", K::Int, "4", "custom: alternating rounds"),
+    ParamSpec::opt(
+        "phase_steps",
+        K::FloatList,
+        "[300]",
+        "custom: Adam steps per phase, per round (last repeats)",
+    ),
+    ParamSpec::opt(
+        "lr",
+        K::FloatList,
+        "[1e-3]",
+        "custom: learning rate per round (last repeats)",
+    ),
+    ParamSpec::opt("batch", K::Int, "256", "custom: paths per Adam step"),
+    ParamSpec::opt(
+        "reinit",
+        K::Bool,
+        "false",
+        "custom: re-initialise both networks every round (the authors' choice)",
+    ),
+    ParamSpec::opt(
+        "test_paths",
+        K::Int,
+        "3000",
+        "test paths of the per-phase metrics",
+    ),
+];
+
+/// The problem given by the stage parameters.
+pub fn problem(p: &Params) -> Result<RganProblem> {
+    let problem = RganProblem {
+        economy: economy(p)?,
+        steps: p.usize("steps")?,
+        mu_known: p.bool("mu_known")?,
+        link: p.bool("link")?,
+        width: p.usize("width")?,
+        depth: p.usize("depth")?,
+    };
+    problem.validate()?;
+    Ok(problem)
+}
+
+/// The training schedule given by the stage parameters.
+pub fn schedule(p: &Params) -> Result<RganSchedule> {
+    Ok(match p.str("schedule")? {
+        // spec rgan §4.5: 10 rounds, E = [500, 1000, 1000, 10 000, …], LR = [1e-2 ×4, 1e-3, …].
+        "paper" => RganSchedule {
+            phase_steps: vec![500, 1000, 1000, 10_000],
+            lr: vec![1e-2, 1e-2, 1e-2, 1e-2, 1e-3],
+            rounds: 10,
+            reinit: true,
+            batch: 1000,
+        },
+        _ => RganSchedule {
+            phase_steps: p
+                .f64_list("phase_steps")?
+                .iter()
+                .map(|&v| v as usize)
+                .collect(),
+            lr: p.f64_list("lr")?,
+            rounds: p.usize("rounds")?,
+            reinit: p.bool("reinit")?,
+            batch: p.usize("batch")?,
+        },
+    })
+}
+
+impl Stage for RganTrain {
+    fn kind(&self) -> &'static str {
+        "rgan_train"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "Reinforced-GAN equilibrium solver (N agents, burn f64 CPU): trains and stores both networks"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
+    }
+    fn sources(&self) -> &'static [&'static str] {
+        &[
+            "src/stages/rgan.rs",
+            "src/stages/nagent.rs",
+            "src/deep/mod.rs",
+            "src/deep/rgan.rs",
+            "src/deep/bsde.rs",
+            "src/deep/nets.rs",
+            "src/deep/train.rs",
+            "src/finance/nagent.rs",
+        ]
+    }
+    fn check(&self, p: &Params) -> Result<(), ParamError> {
+        let e = check_economy(p)?;
+        let known = p
+            .bool("mu_known")
+            .map_err(|err| ParamError::new("mu_known", err.to_string()))?;
+        if known && !(e.q == 2.0 || e.agents() == 2) {
+            return Err(ParamError::new(
+                "mu_known",
+                format!(
+                    "the drift identity holds only for q = 2 or N = 2 (q = {}, N = {})",
+                    e.q,
+                    e.agents()
+                ),
+            ));
+        }
+        let s = p
+            .str("schedule")
+            .map_err(|err| ParamError::new("schedule", err.to_string()))?;
+        if s != "paper" && s != "custom" {
+            return Err(ParamError::new(
+                "schedule",
+                format!("must be paper or custom, got '{s}'"),
+            ));
+        }
+        for (name, min) in [
+            ("steps", 2),
+            ("width", 1),
+            ("depth", 1),
+            ("rounds", 1),
+            ("batch", 2),
+            ("test_paths", 2),
+        ] {
+            let n = p
+                .usize(name)
+                .map_err(|err| ParamError::new(name, err.to_string()))?;
+            if n < min {
+                return Err(ParamError::new(
+                    name,
+                    format!("must be at least {min}, got {n}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {
+        let prob = problem(p)?;
+        let sched = schedule(p)?;
+        let total: usize = (0..sched.rounds)
+            .map(|r| 2 * sched.phase_steps[r.min(sched.phase_steps.len() - 1)])
+            .sum();
+        ctx.progress.set_len(total as u64);
+        let test = increments(&mut stream(ctx.seed, 3), p.usize("test_paths")?, &prob);
+        let progress = |k: usize, loss: f64| {
+            ctx.progress.inc(1);
+            if k.is_multiple_of(10) {
+                ctx.progress.message(format!("loss {loss:.3e}"));
+            }
+        };
+        let cancelled = || ctx.is_cancelled();
+        let hooks = Hooks {
+            progress: &progress,
+            cancelled: &cancelled,
+        };
+        let on_phase = |l: &crate::deep::rgan::PhaseLog| {
+            ctx.progress.message(format!(
+                "round {} {}: clear {:.1e} term {:.1e} σ₀ {:.4}",
+                l.round, l.phase, l.metrics.clear, l.metrics.term, l.metrics.sigma0
+            ));
+        };
+        let trained =
+            train_rgan(&prob, &sched, ctx.seed, &test, &hooks, &on_phase).map_err(|e| match e {
+                DeepError::Interrupted => crate::stage::Cancelled.into(),
+                e => anyhow::Error::from(e),
+            })?;
+        let log = &trained.log;
+        let col = |f: fn(&crate::deep::rgan::Metrics) -> f64| -> Vec<f64> {
+            log.iter().map(|l| f(&l.metrics)).collect()
+        };
+        let last = log.last().map(|l| l.metrics).unwrap_or_default();
+        Ok(Outputs::new()
+            .file("generator", "bpk", to_bytes(&trained.generator)?)
+            .file("discriminator", "bpk", to_bytes(&trained.discriminator)?)
+            .table(
+                "phases",
+                TableBuilder::new()
+                    .i64("round", log.iter().map(|l| l.round as i64).collect())
+                    .str("phase", &log.iter().map(|l| l.phase).collect::<Vec<_>>())
+                    .f64("first_loss", log.iter().map(|l| l.first_loss).collect())
+                    .f64("last_loss", log.iter().map(|l| l.last_loss).collect())
+                    .f64("utility", col(|m| m.utility))
+                    .f64("clearing", col(|m| m.clear))
+                    .f64("terminal", col(|m| m.term))
+                    .f64("s0", col(|m| m.s0))
+                    .f64("mu0", col(|m| m.mu0))
+                    .f64("sigma0", col(|m| m.sigma0))
+                    .build()?,
+            )
+            .scalar("utility", last.utility)
+            .scalar("clearing", last.clear)
+            .scalar("terminal", last.term)
+            .scalar("s0", last.s0)
+            .scalar("mu0", last.mu0)
+            .scalar("sigma0", last.sigma0))
+    }
+}
+
+/// The `rgan_eval` stage kind.
+pub struct RganEval;
+
+const EVAL_PARAMS: &[ParamSpec] = &[ParamSpec::opt(
+    "test_paths",
+    K::Int,
+    "3000",
+    "fresh test paths (the paper uses 3000)",
+)];
+
+impl Stage for RganEval {
+    fn kind(&self) -> &'static str {
+        "rgan_eval"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "evaluates stored R-GAN weights on fresh paths: ΣJ ± se, clearing, terminal, S₀, μ₀, σ_t vs benchmark"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        EVAL_PARAMS
+    }
+    fn sources(&self) -> &'static [&'static str] {
+        &[
+            "src/stages/rgan.rs",
+            "src/stages/nagent.rs",
+            "src/deep/rgan.rs",
+            "src/deep/train.rs",
+            "src/finance/nagent.rs",
+            "src/finance/power.rs",
+        ]
+    }
+    fn check(&self, p: &Params) -> Result<(), ParamError> {
+        let n = p
+            .usize("test_paths")
+            .map_err(|e| ParamError::new("test_paths", e.to_string()))?;
+        if n < 10 {
+            return Err(ParamError::new("test_paths", "needs at least 10 paths"));
+        }
+        Ok(())
+    }
+    fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
+        use crate::deep::rgan::{Discriminator, Generator, evaluate};
+        use crate::deep::train::from_bytes;
+        let trained: Vec<_> = inputs
+            .upstream
+            .iter()
+            .filter(|(_, u)| u.kind == "rgan_train")
+            .collect();
+        let [(name, u)] = trained.as_slice() else {
+            anyhow::bail!(
+                "needs exactly one `rgan_train` stage upstream, found {}",
+                trained.len()
+            );
+        };
+        let up = Params::new(u.params.clone(), std::path::PathBuf::new());
+        let prob = problem(&up)?;
+        let file = |f: &str| {
+            u.outputs
+                .files
+                .get(f)
+                .map(|x| x.bytes.as_slice())
+                .ok_or_else(|| anyhow::anyhow!("'{name}' stored no {f} weights"))
+        };
+        let device = crate::deep::device()?;
+        let g = from_bytes(Generator::new(&prob, 0, &device), file("generator")?)?;
+        let d = from_bytes(
+            Discriminator::new(&prob, 0, &device),
+            file("discriminator")?,
+        )?;
+        let dw = increments(&mut stream(ctx.seed, 4), p.usize("test_paths")?, &prob);
+        let (m, paths) = evaluate(&g, &d, &prob, &dw);
+        let e = &prob.economy;
+        let k = prob.steps;
+        let dt = e.horizon / k as f64;
+        // Benchmark volatility: the exact Riccati σ_t (q = 2) or the constant leading order
+        // (N = 2); none otherwise (spec rgan §5, case C).
+        let bench: Vec<Option<f64>> = if e.q == 2.0 {
+            let gt = crate::finance::nagent::ground_truth(e, k)?;
+            gt.sigma[..k].iter().map(|&s| Some(s)).collect()
+        } else if e.agents() == 2 {
+            let np = crate::finance::power::NormalisedPower::solve(e.q)?;
+            let lo = crate::finance::nagent::leading_order(e, -np.c)?;
+            vec![Some(lo.sigma); k]
+        } else {
+            vec![None; k]
+        };
+        let mean_mu: Vec<f64> = paths
+            .mu
+            .iter()
+            .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+            .collect();
+        let mut table = TableBuilder::new()
+            .f64("t", (0..k).map(|i| i as f64 * dt).collect())
+            .f64("sigma", paths.sigma.clone())
+            .opt_f64("benchmark_sigma", bench)
+            .f64("mean_mu", mean_mu)
+            .f64("mu_path0", paths.mu.iter().map(|v| v[0]).collect());
+        for a in 0..e.agents() {
+            table = table.f64(
+                &format!("rate_{}_path0", a + 1),
+                paths.rate0.iter().map(|r| r[a]).collect(),
+            );
+        }
+        let n = dw.len() / k;
+        let se = |v: &[f64]| {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+            (var / v.len() as f64).sqrt()
+        };
+        let sq: Vec<f64> = paths.terminal_error.iter().map(|x| x * x).collect();
+        Ok(Outputs::new()
+            .table("paths", table.build()?)
+            .scalar("utility", m.utility)
+            .scalar("utility_se", m.utility_se)
+            .scalar("clearing", m.clear)
+            .scalar("clearing_se", se(&paths.clear))
+            .scalar("terminal", m.term)
+            .scalar("terminal_se", se(&sq))
+            .scalar("s0", m.s0)
+            .scalar("mu0", m.mu0)
+            .scalar("sigma0", m.sigma0)
+            .scalar("test_paths", n as f64))
+    }
+}
