@@ -236,6 +236,22 @@ impl Params {
         Ok(())
     }
 
+    /// Checks that each named integer parameter is at least its minimum.
+    pub fn require_at_least(&self, mins: &[(&str, usize)]) -> std::result::Result<(), ParamError> {
+        for &(name, min) in mins {
+            let n = self
+                .usize(name)
+                .map_err(|e| ParamError::new(name, e.to_string()))?;
+            if n < min {
+                return Err(ParamError::new(
+                    name,
+                    format!("must be at least {min}, got {n}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A path parameter resolved against the pipeline file's directory.
     pub fn path(&self, name: &str) -> Result<PathBuf> {
         Ok(self.resolve(Path::new(self.str(name)?)))
@@ -365,6 +381,22 @@ impl Inputs {
                     .map(|(s, v)| format!("{s} = {v}"))
                     .collect::<Vec<_>>()
                     .join(", ")
+            ),
+        }
+    }
+
+    /// The only upstream stage of kind `kind`, as (stage name, outputs).
+    pub fn only_of_kind(&self, kind: &str) -> Result<(&str, &Upstream)> {
+        let found: Vec<&(String, Upstream)> = self
+            .upstream
+            .iter()
+            .filter(|(_, u)| u.kind == kind)
+            .collect();
+        match found.as_slice() {
+            [(name, u)] => Ok((name.as_str(), u)),
+            _ => bail!(
+                "needs exactly one `{kind}` stage upstream, found {}",
+                found.len()
             ),
         }
     }

@@ -138,7 +138,7 @@ impl Stage for DeepBsde {
                 format!("must be endogenous or exogenous, got '{v}'"),
             ));
         }
-        for (name, min) in [
+        p.require_at_least(&[
             ("steps", 2),
             ("width", 1),
             ("hidden", 1),
@@ -146,18 +146,7 @@ impl Stage for DeepBsde {
             ("valid_batch", 2),
             ("train_steps", 1),
             ("log_every", 1),
-        ] {
-            let n = p
-                .usize(name)
-                .map_err(|e| ParamError::new(name, e.to_string()))?;
-            if n < min {
-                return Err(ParamError::new(
-                    name,
-                    format!("must be at least {min}, got {n}"),
-                ));
-            }
-        }
-        Ok(())
+        ])
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let fr = frictionless(inputs)?;

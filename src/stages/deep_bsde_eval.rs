@@ -13,7 +13,7 @@ use crate::finance::pde::interpolate;
 use crate::finance::riccati::{RiccatiParams, discrete, solve};
 use crate::finance::stats::{mean, quantile, sd};
 use crate::stage::{
-    Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx, Upstream,
+    Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
 };
 use crate::table::{Table, TableBuilder, f64_column};
 use anyhow::{Result, anyhow, bail};
@@ -85,26 +85,10 @@ impl Stage for DeepBsdeEval {
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
         p.require_positive(&["price", "days_per_year", "figure_time"])?;
-        let n = p
-            .usize("test_paths")
-            .map_err(|e| ParamError::new("test_paths", e.to_string()))?;
-        if n < 10 {
-            return Err(ParamError::new("test_paths", "needs at least 10 paths"));
-        }
-        Ok(())
+        p.require_at_least(&[("test_paths", 10)])
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
-        let trained: Vec<&(String, Upstream)> = inputs
-            .upstream
-            .iter()
-            .filter(|(_, u)| u.kind == "deep_bsde")
-            .collect();
-        let [(name, u)] = trained.as_slice() else {
-            bail!(
-                "needs exactly one `deep_bsde` stage upstream, found {}",
-                trained.len()
-            );
-        };
+        let (name, u) = inputs.only_of_kind("deep_bsde")?;
         let up = crate::stage::Params::new(u.params.clone(), std::path::PathBuf::new());
         let prob = problem(&up, frictionless_of(name, u)?)?;
         let weights = u
@@ -342,20 +326,9 @@ fn exogenous(
 
 /// Table `name` of the only upstream stage of kind `kind`.
 fn upstream_table<'a>(inputs: &'a Inputs, kind: &str, name: &str) -> Result<&'a Table> {
-    let found: Vec<&Upstream> = inputs
-        .upstream
-        .iter()
-        .filter(|(_, u)| u.kind == kind)
-        .map(|(_, u)| u)
-        .collect();
-    let [u] = found.as_slice() else {
-        bail!(
-            "the exogenous evaluation needs exactly one `{kind}` stage upstream, found {}",
-            found.len()
-        );
-    };
+    let (stage, u) = inputs.only_of_kind(kind)?;
     u.outputs
         .tables
         .get(name)
-        .ok_or_else(|| anyhow!("the `{kind}` stage has no table '{name}'"))
+        .ok_or_else(|| anyhow!("the `{kind}` stage '{stage}' has no table '{name}'"))
 }

@@ -96,17 +96,7 @@ pub fn param_or_upstream(p: &Params, inputs: &Inputs, name: &str) -> Result<f64>
 
 /// The frictionless economy calibrated by the upstream `frictionless_calibration` stage.
 pub fn frictionless(inputs: &Inputs) -> Result<Frictionless> {
-    let cal: Vec<_> = inputs
-        .upstream
-        .iter()
-        .filter(|(_, u)| u.kind == "frictionless_calibration")
-        .collect();
-    let [(name, u)] = cal.as_slice() else {
-        anyhow::bail!(
-            "needs exactly one `frictionless_calibration` stage upstream, found {}",
-            cal.len()
-        );
-    };
+    let (name, u) = inputs.only_of_kind("frictionless_calibration")?;
     frictionless_of(name, u)
 }
 

@@ -112,15 +112,7 @@ impl Stage for NagentRiccati {
                 ),
             ));
         }
-        for name in ["steps", "paths"] {
-            if p.usize(name)
-                .map_err(|e| ParamError::new(name, e.to_string()))?
-                < 2
-            {
-                return Err(ParamError::new(name, "must be at least 2"));
-            }
-        }
-        Ok(())
+        p.require_at_least(&[("steps", 2), ("paths", 2)])
     }
     fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {
         let e = economy(p)?;

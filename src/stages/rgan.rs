@@ -157,25 +157,14 @@ impl Stage for RganTrain {
                 format!("must be paper or custom, got '{s}'"),
             ));
         }
-        for (name, min) in [
+        p.require_at_least(&[
             ("steps", 2),
             ("width", 1),
             ("depth", 1),
             ("rounds", 1),
             ("batch", 2),
             ("test_paths", 2),
-        ] {
-            let n = p
-                .usize(name)
-                .map_err(|err| ParamError::new(name, err.to_string()))?;
-            if n < min {
-                return Err(ParamError::new(
-                    name,
-                    format!("must be at least {min}, got {n}"),
-                ));
-            }
-        }
-        Ok(())
+        ])
     }
     fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {
         let prob = problem(p)?;
@@ -273,28 +262,12 @@ impl Stage for RganEval {
         ]
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
-        let n = p
-            .usize("test_paths")
-            .map_err(|e| ParamError::new("test_paths", e.to_string()))?;
-        if n < 10 {
-            return Err(ParamError::new("test_paths", "needs at least 10 paths"));
-        }
-        Ok(())
+        p.require_at_least(&[("test_paths", 10)])
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         use crate::deep::rgan::{Discriminator, Generator, evaluate};
         use crate::deep::train::from_bytes;
-        let trained: Vec<_> = inputs
-            .upstream
-            .iter()
-            .filter(|(_, u)| u.kind == "rgan_train")
-            .collect();
-        let [(name, u)] = trained.as_slice() else {
-            anyhow::bail!(
-                "needs exactly one `rgan_train` stage upstream, found {}",
-                trained.len()
-            );
-        };
+        let (name, u) = inputs.only_of_kind("rgan_train")?;
         let up = Params::new(u.params.clone(), std::path::PathBuf::new());
         let prob = problem(&up)?;
         let file = |f: &str| {
