@@ -151,7 +151,7 @@ fn a_corrupted_object_is_detected_named_and_recomputed() {
     let f = p.write("three.yaml", THREE);
     let f = f.to_str().unwrap();
     p.ok(&["run", f, "--no-progress"]);
-    let rec = p.records().into_iter().find(|r| r["stage"] == "b").unwrap();
+    let rec = p.record("b");
     let object = rec["tables"]["table"]["object"]
         .as_str()
         .unwrap()

@@ -5,13 +5,7 @@ mod common;
 use common::{Project, repo, text};
 
 fn scalars(p: &Project, stage: &str) -> serde_json::Map<String, serde_json::Value> {
-    p.records()
-        .into_iter()
-        .find(|r| r["stage"] == stage)
-        .unwrap_or_else(|| panic!("no record of {stage}"))["scalars"]
-        .as_object()
-        .unwrap()
-        .clone()
+    p.record(stage)["scalars"].as_object().unwrap().clone()
 }
 
 #[test]
@@ -63,11 +57,7 @@ fn published_inputs_reproduce_the_paper() {
     let g = scalars(&p, "ode_crossover");
     assert!(g["residual_first_order"].as_f64().unwrap() < 1e-6, "{g:?}");
     // Figures exist (SVG and PNG) and plot exactly the stored simulation.
-    let rec = p
-        .records()
-        .into_iter()
-        .find(|r| r["stage"] == "figures")
-        .unwrap();
+    let rec = p.record("figures");
     for name in ["figure1", "figure2", "figure3"] {
         let svg = &rec["files"][name];
         let png = &rec["files"][format!("{name}_png")];

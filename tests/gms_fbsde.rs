@@ -54,14 +54,6 @@ fn deep_pipeline(p: &Project, extra: &str, test_paths: usize) -> String {
     f.to_str().unwrap().to_owned()
 }
 
-/// The scalars and files of the stored record of `stage`.
-fn record(p: &Project, stage: &str) -> serde_json::Value {
-    p.records()
-        .into_iter()
-        .find(|r| r["stage"] == stage)
-        .unwrap_or_else(|| panic!("no record for {stage}"))
-}
-
 #[test]
 fn deep_bsde_trains_deterministically_and_evaluation_never_retrains() {
     let (a, b) = (Project::new(), Project::new());
@@ -69,7 +61,7 @@ fn deep_bsde_trains_deterministically_and_evaluation_never_retrains() {
         let f = deep_pipeline(p, "", 500);
         p.ok(&["run", &f, "--no-progress"]);
     }
-    let (ta, tb) = (record(&a, "train"), record(&b, "train"));
+    let (ta, tb) = (a.record("train"), b.record("train"));
     // Same pipeline, two stores: bit-identical weights and scalars.
     assert_eq!(ta["files"], tb["files"], "weights differ between runs");
     assert_eq!(ta["scalars"], tb["scalars"]);
@@ -80,7 +72,7 @@ fn deep_bsde_trains_deterministically_and_evaluation_never_retrains() {
     assert!(f("final_loss") < f("initial_loss") / 100.0, "{s}");
     assert!((f("delta_s0") - -0.0292045).abs() < 3e-3, "{s}");
     assert!((f("sigma0_minus_a") - 0.0299833).abs() < 2e-3, "{s}");
-    let ev = &record(&a, "eval")["scalars"];
+    let ev = &a.record("eval")["scalars"];
     assert_eq!(
         ev["delta_s0"], s["delta_s0"],
         "eval reloads the trained weights"

@@ -12,11 +12,7 @@ fn nagent_riccati_reproduces_case_a_and_rejects_bad_economies() {
         &format!("stages:\n  truth:\n    kind: nagent_riccati\n    with: {{economy: {economy}}}\n"),
     );
     p.ok(&["run", f.to_str().unwrap(), "--no-progress"]);
-    let rec = p
-        .records()
-        .into_iter()
-        .find(|r| r["stage"] == "truth")
-        .unwrap();
+    let rec = p.record("truth");
     let s = |k: &str| rec["scalars"][k].as_f64().unwrap();
     assert!((s("sigma0") - 1.2454).abs() < 5e-5, "{}", rec["scalars"]);
     assert!((s("mu0") - 0.2158).abs() < 5e-5);
@@ -52,21 +48,13 @@ fn rgan_train_stores_both_networks_and_eval_reloads_them() {
     );
     let f = f.to_str().unwrap();
     p.ok(&["run", f, "--no-progress"]);
-    let train = p
-        .records()
-        .into_iter()
-        .find(|r| r["stage"] == "train")
-        .unwrap();
+    let train = p.record("train");
     let files = &train["files"];
     assert!(
         files.get("generator").is_some() && files.get("discriminator").is_some(),
         "{files}"
     );
-    let eval = p
-        .records()
-        .into_iter()
-        .find(|r| r["stage"] == "eval")
-        .unwrap();
+    let eval = p.record("eval");
     let s = &eval["scalars"];
     // the stored discriminator is reloaded: same S₀ as trained
     assert_eq!(s["s0"], train["scalars"]["s0"], "{s}");

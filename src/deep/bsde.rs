@@ -16,14 +16,12 @@
 
 use super::nets::{Activation, Init, Mlp};
 use super::train::{Hooks, Schedule, TrainLog, train};
-use super::{DeepError, Result};
+use super::{DeepError, Result, brownian_increments, derive_seed, host, stream};
 use crate::finance::calibration::Frictionless;
 use burn::module::{Module, Param};
 use burn::prelude::{Device, Tensor};
 use burn::tensor::TensorData;
-use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 /// Which FBSDE the solver rolls out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +119,6 @@ impl BsdeProblem {
             y.div_scalar(self.lambda)
         } else {
             let p = 1.0 / (self.q - 1.0);
-            let y = y.clamp(-self.clip, self.clip);
             y.clone().sign() * y.abs().div_scalar(self.lambda).powf_scalar(p)
         }
     }
@@ -196,13 +193,7 @@ pub struct InitialValues {
 
 /// Brownian increments for `batch` paths: `[batch, N]`, N(0, Δt) entries, row-major.
 pub fn increments(rng: &mut ChaCha8Rng, batch: usize, p: &BsdeProblem) -> Vec<f64> {
-    let sd = p.dt().sqrt();
-    (0..batch * p.steps)
-        .map(|_| {
-            let z: f64 = StandardNormal.sample(rng);
-            sd * z
-        })
-        .collect()
+    brownian_increments(rng, batch, p.steps, p.dt())
 }
 
 /// Per-step states of a rollout on the host, `[n][path]`, n = 0..=N.
@@ -218,10 +209,6 @@ pub struct Paths {
     pub d: Vec<Vec<f64>>,
     /// Volatility σ_n (n < N; the last entry repeats σ_{N−1}).
     pub sigma: Vec<Vec<f64>>,
-}
-
-fn host(t: Tensor<2>) -> Vec<f64> {
-    t.into_data().try_into_vec::<f64>().unwrap_or_default()
 }
 
 /// Rolls the Euler scheme forward on the increments `dw` (`[batch, N]`); returns the loss and,
@@ -275,7 +262,7 @@ pub fn rollout(
             }
             (dy, Some(dd))
         } else {
-            let dy = z.clone() * dwk.clone() + x_sh.mul_scalar(c2 * a * a * dt);
+            let dy = z.clone() * dwk.clone() + x_sh.clone().mul_scalar(c2 * a * a * dt);
             if let Some(pp) = paths.as_mut() {
                 pp.sigma.push(vec![a; batch]);
             }
@@ -283,7 +270,7 @@ pub fn rollout(
         };
         if let Some(pp) = paths.as_mut() {
             pp.w.push(host(w.clone()));
-            pp.x.push(host(xs.clone().mul_scalar(s)));
+            pp.x.push(host(x_sh));
             pp.y.push(host(y.clone()));
             pp.d.push(if endogenous {
                 host(d.clone())
@@ -291,6 +278,7 @@ pub fn rollout(
                 vec![0.0; batch]
             });
         }
+        // For q < 2, Y is clipped before the rate and carried on clipped (spec §4.2 step 3).
         let y_used = if p.q < 2.0 {
             y.clamp(-p.clip, p.clip)
         } else {
@@ -360,18 +348,6 @@ pub struct Trained {
     pub log: TrainLog,
     /// Trained initial values.
     pub initial: InitialValues,
-}
-
-/// Derives independent ChaCha8 streams from one seed (init, training batches, validation).
-pub fn stream(seed: u64, which: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(which);
-    rng
-}
-
-/// A seed for a sub-generator (e.g. parameter initialisation), from stream `which` of `seed`.
-pub fn derive_seed(seed: u64, which: u64) -> u64 {
-    rand::Rng::next_u64(&mut stream(seed, which))
 }
 
 /// Trains a fresh model for problem `p`, deterministically under `seed`.

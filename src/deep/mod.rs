@@ -12,8 +12,11 @@ pub mod nets;
 pub mod rgan;
 pub mod train;
 
-use burn::prelude::Device;
+use burn::prelude::{Device, Tensor};
 use burn::tensor::FloatDType;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
 use std::sync::OnceLock;
 
 /// Errors of the neural solvers.
@@ -58,4 +61,34 @@ pub fn device() -> Result<Device> {
         })
         .clone()
         .map_err(DeepError::Device)
+}
+
+/// Stream `which` of the ChaCha8 generator seeded with `seed`: independent streams for parameter
+/// initialisation, training batches, validation and test paths.
+pub fn stream(seed: u64, which: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(which);
+    rng
+}
+
+/// A seed for a sub-generator (e.g. parameter initialisation), from stream `which` of `seed`.
+pub fn derive_seed(seed: u64, which: u64) -> u64 {
+    rand::Rng::next_u64(&mut stream(seed, which))
+}
+
+/// Brownian increments of `paths` paths with `steps` steps of size `dt`: `[paths, steps]`,
+/// row-major, N(0, dt) entries.
+pub fn brownian_increments(rng: &mut ChaCha8Rng, paths: usize, steps: usize, dt: f64) -> Vec<f64> {
+    let sd = dt.sqrt();
+    (0..paths * steps)
+        .map(|_| {
+            let z: f64 = StandardNormal.sample(rng);
+            sd * z
+        })
+        .collect()
+}
+
+/// A tensor's f64 values on the host (empty if the tensor is not f64).
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().try_into_vec::<f64>().unwrap_or_default()
 }

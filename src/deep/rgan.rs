@@ -9,16 +9,15 @@
 //! at the frictionless price. The generator's gradient flows through the frozen μ-network, as in
 //! the authors' code.
 
-use super::bsde::{derive_seed, stream};
 use super::nets::{Activation, Init, Mlp};
 use super::train::{Hooks, Schedule, TrainLog, train};
-use super::{DeepError, Result};
+use super::{DeepError, Result, brownian_increments, derive_seed, host, stream};
 use crate::finance::nagent::Economy;
+use crate::finance::stats::{mean, standard_error};
 use burn::module::{Module, Param};
 use burn::prelude::{Device, Tensor};
 use burn::tensor::TensorData;
 use rand::rngs::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 /// The discretised problem and the solver variant.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,19 +153,9 @@ fn row(values: &[f64], device: &Device) -> Tensor<2> {
     Tensor::<2>::from_data(TensorData::new(values.to_vec(), [1, values.len()]), device)
 }
 
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().try_into_vec::<f64>().unwrap_or_default()
-}
-
 /// Brownian increments `[M, K]`.
 pub fn increments(rng: &mut ChaCha8Rng, paths: usize, p: &RganProblem) -> Vec<f64> {
-    let sd = (p.economy.horizon / p.steps as f64).sqrt();
-    (0..paths * p.steps)
-        .map(|_| {
-            let z: f64 = StandardNormal.sample(rng);
-            sd * z
-        })
-        .collect()
+    brownian_increments(rng, paths, p.steps, p.economy.horizon / p.steps as f64)
 }
 
 /// Rolls the market forward (spec rgan §4.3) and computes the losses (§4.4).
@@ -258,7 +247,7 @@ pub fn rollout(
     let terminal = s - w.mul_scalar(e.alpha).add_scalar(e.beta * e.horizon);
     let term = terminal.clone().powf_scalar(2.0).mean();
     let clear_path = clear.div_scalar(kf);
-    let gen_loss = util_w.div_scalar(kf).mean_dim(1).mean().div_scalar(1.0)
+    let gen_loss = util_w.div_scalar(kf).mean_dim(1).mean()
         + rate_sq.div_scalar(kf).mean().mul_scalar(1e-3)
         + clear_path.clone().mean();
     // Reinforcement link: FOC-implied rates from the backward sums of the driver must clear.
@@ -369,18 +358,13 @@ pub fn evaluate(
     let r = rollout(g, d, p, dw, true);
     let paths = r.paths.unwrap_or_default();
     let u = r.utility.unwrap_or_default();
-    let mean = u.iter().sum::<f64>() / u.len().max(1) as f64;
-    let var = u.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (u.len().max(2) - 1) as f64;
     let metrics = Metrics {
-        utility: mean,
-        utility_se: (var / u.len().max(1) as f64).sqrt(),
+        utility: mean(&u),
+        utility_se: standard_error(&u),
         clear: r.clear.into_scalar(),
         term: r.term.into_scalar(),
         s0: d.s0.val().into_scalar(),
-        mu0: paths
-            .mu
-            .first()
-            .map_or(f64::NAN, |v| v.iter().sum::<f64>() / v.len() as f64),
+        mu0: paths.mu.first().map_or(f64::NAN, |v| mean(v)),
         sigma0: paths.sigma.first().copied().unwrap_or(f64::NAN),
     };
     (metrics, paths)

@@ -7,6 +7,7 @@
 //! about networks (the R-GAN solver lives in `deep`).
 
 use super::ode::{OdeOptions, dopri5};
+use super::stats::Welford;
 use super::{FinanceError, Result};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
@@ -226,7 +227,8 @@ pub fn simulate_truth(e: &Economy, g: &GroundTruth, paths: usize, seed: u64) -> 
     let gb = e.gamma_bar();
     let phi0 = e.phi0();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut sum, mut sum2, mut clear) = (0.0, 0.0, 0.0);
+    let mut s0s = Welford::default();
+    let mut clear = 0.0;
     let mut mu_path = Vec::new();
     let mut rate_path = Vec::new();
     for p in 0..paths {
@@ -262,18 +264,14 @@ pub fn simulate_truth(e: &Economy, g: &GroundTruth, paths: usize, seed: u64) -> 
             w += dw;
         }
         let s0 = e.beta * e.horizon + e.alpha * w - gain;
-        sum += s0;
-        sum2 += s0 * s0;
+        s0s.push(s0);
     }
-    let pf = paths as f64;
-    let mean = sum / pf;
-    let var = (sum2 / pf - mean * mean).max(0.0) * pf / (pf - 1.0).max(1.0);
     TruthPaths {
-        s0: mean,
-        s0_se: (var / pf).sqrt(),
+        s0: s0s.mean,
+        s0_se: s0s.sd() / (s0s.n as f64).sqrt(),
         mu_path,
         rate_path,
-        clearing: clear / (pf * k_steps as f64),
+        clearing: clear / (paths as f64 * k_steps as f64),
     }
 }
 

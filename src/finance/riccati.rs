@@ -77,13 +77,23 @@ pub struct RiccatiSolution {
 impl RiccatiSolution {
     /// Initial volatility increase in % of a.
     pub fn vol_increase_pct(&self, a: f64) -> f64 {
-        100.0 * self.sigma0_minus_a / a
+        vol_increase_pct(self.sigma0_minus_a, a)
     }
 
     /// Liquidity premium −ΔS₀/T in % per year of `price` (`days` trading days a year).
     pub fn liquidity_premium_pct(&self, horizon: f64, days: f64, price: f64) -> f64 {
-        -self.delta_s0 / horizon * days / price * 100.0
+        liquidity_premium_pct(self.delta_s0, horizon, days, price)
     }
+}
+
+/// Initial volatility increase (σ₀ − a)/a in %.
+pub fn vol_increase_pct(sigma0_minus_a: f64, a: f64) -> f64 {
+    100.0 * sigma0_minus_a / a
+}
+
+/// Liquidity premium −ΔS₀/T in % per year of `price` (`days` trading days a year, spec §6).
+pub fn liquidity_premium_pct(delta_s0: f64, horizon: f64, days: f64, price: f64) -> f64 {
+    -delta_s0 / horizon * days / price * 100.0
 }
 
 /// Solves the six Riccati equations on [0, T] and reports them at the times `t` (ascending,

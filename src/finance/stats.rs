@@ -22,6 +22,11 @@ pub fn sd(x: &[f64]) -> f64 {
     w.sd()
 }
 
+/// Standard error of the mean, sd/√n (NaN for fewer than 2 values).
+pub fn standard_error(x: &[f64]) -> f64 {
+    sd(x) / (x.len() as f64).sqrt()
+}
+
 /// The empirical `p`-quantile (linear interpolation between order statistics; NaN when empty).
 pub fn quantile(x: &[f64], p: f64) -> f64 {
     if x.is_empty() {

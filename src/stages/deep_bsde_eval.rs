@@ -10,7 +10,9 @@ use super::frictionless_of;
 use crate::deep::bsde::{BsdeModel, BsdeProblem, Paths, Variant, evaluate};
 use crate::deep::train::from_bytes;
 use crate::finance::pde::interpolate;
-use crate::finance::riccati::{RiccatiParams, discrete, solve};
+use crate::finance::riccati::{
+    RiccatiParams, discrete, liquidity_premium_pct, solve, vol_increase_pct,
+};
 use crate::finance::stats::{mean, quantile, sd};
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
@@ -151,11 +153,16 @@ fn endogenous(
         None
     };
     let n_paths = paths.d[0].len();
-    let path_w = |i: usize| -> Vec<f64> { paths.w.iter().map(|w| w[i]).collect() };
-    let exact_mean: Option<Vec<f64>> = exact.as_ref().map(|e| {
+    // The exact scheme's price corrections along every test path, computed once.
+    let exact_paths: Option<Vec<Vec<f64>>> = exact.as_ref().map(|e| {
+        (0..n_paths)
+            .map(|i| e.price_correction_path(&paths.w.iter().map(|w| w[i]).collect::<Vec<_>>()))
+            .collect()
+    });
+    let exact_mean: Option<Vec<f64>> = exact_paths.as_ref().map(|ex| {
         let mut acc = vec![0.0; n + 1];
-        for i in 0..n_paths {
-            for (k, v) in e.price_correction_path(&path_w(i)).iter().enumerate() {
+        for path in ex {
+            for (k, v) in path.iter().enumerate() {
                 acc[k] += v / n_paths as f64;
             }
         }
@@ -187,18 +194,22 @@ fn endogenous(
         if idx < 0.0 || idx.fract() != 0.0 || i >= n_paths {
             bail!("sample path {idx} is not a test path index (0..{n_paths})");
         }
-        let ex = exact.as_ref().map(|e| e.price_correction_path(&path_w(i)));
         for k in 0..=n {
             sp.push(i as i64);
             st.push(t[k]);
             spc.push(paths.d[k][i]);
             svc.push(vol[k][i]);
-            sex.push(ex.as_ref().map(|e| e[k]));
+            sex.push(exact_paths.as_ref().map(|ex| ex[i][k]));
         }
     }
     let iv = model.initial_values(prob);
     let horizon = prob.horizon;
-    let lp = -iv.delta_s0 / horizon * p.f64("days_per_year")? / p.f64("price")? * 100.0;
+    let lp = liquidity_premium_pct(
+        iv.delta_s0,
+        horizon,
+        p.f64("days_per_year")?,
+        p.f64("price")?,
+    );
     for rt in p.f64_list("report_times")? {
         let k = (rt / dt).round() as usize;
         if k > n || ((k as f64) * dt - rt).abs() > 1e-9 * horizon {
@@ -208,15 +219,16 @@ fn endogenous(
             .scalar(&format!("vol_correction_t{rt}"), mean(&vol[k]))
             .scalar(&format!("mean_price_correction_t{rt}"), mean(&paths.d[k]));
     }
-    if let Some(e) = &exact {
-        let gap = (0..n_paths)
-            .flat_map(|i| {
-                let ex = e.price_correction_path(&path_w(i));
-                (0..=n).map(move |k| (k, i, ex[k]))
+    if let (Some(e), Some(ex)) = (&exact, &exact_paths) {
+        let gap = ex
+            .iter()
+            .enumerate()
+            .flat_map(|(i, path)| {
+                path.iter()
+                    .enumerate()
+                    .map(move |(k, v)| (paths.d[k][i] - v).abs())
             })
-            .map(|(k, i, v)| (paths.d[k][i] - v).abs())
             .fold(0.0, f64::max);
-        let iv = model.initial_values(prob);
         let continuous = solve(&rp, &[0.0, prob.horizon])?.delta_s0;
         out = out
             .scalar("continuous_delta_s0", continuous)
@@ -240,7 +252,7 @@ fn endogenous(
         )
         .scalar("delta_s0", iv.delta_s0)
         .scalar("sigma0_minus_a", iv.sigma0_minus_a)
-        .scalar("vol_increase_pct", 100.0 * iv.sigma0_minus_a / a)
+        .scalar("vol_increase_pct", vol_increase_pct(iv.sigma0_minus_a, a))
         .scalar("liquidity_premium_pct_yr", lp)
         .scalar("rms_terminal_price", rms(&paths.d[n]))
         .scalar("mean_terminal_price", mean(&paths.d[n])))

@@ -6,9 +6,10 @@
 
 use super::nagent::{ECONOMY_DOC, check_economy, economy};
 use crate::deep::DeepError;
-use crate::deep::bsde::stream;
 use crate::deep::rgan::{RganProblem, RganSchedule, increments, train_rgan};
+use crate::deep::stream;
 use crate::deep::train::{Hooks, to_bytes};
+use crate::finance::stats::standard_error;
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
 };
@@ -318,20 +319,15 @@ impl Stage for RganEval {
             );
         }
         let n = dw.len() / k;
-        let se = |v: &[f64]| {
-            let mean = v.iter().sum::<f64>() / v.len() as f64;
-            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
-            (var / v.len() as f64).sqrt()
-        };
         let sq: Vec<f64> = paths.terminal_error.iter().map(|x| x * x).collect();
         Ok(Outputs::new()
             .table("paths", table.build()?)
             .scalar("utility", m.utility)
             .scalar("utility_se", m.utility_se)
             .scalar("clearing", m.clear)
-            .scalar("clearing_se", se(&paths.clear))
+            .scalar("clearing_se", standard_error(&paths.clear))
             .scalar("terminal", m.term)
-            .scalar("terminal_se", se(&sq))
+            .scalar("terminal_se", standard_error(&sq))
             .scalar("s0", m.s0)
             .scalar("mu0", m.mu0)
             .scalar("sigma0", m.sigma0)

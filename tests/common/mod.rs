@@ -98,6 +98,14 @@ impl Project {
         }
     }
 
+    /// The stored record of stage (instance) `stage`; panics if there is none.
+    pub fn record(&self, stage: &str) -> serde_json::Value {
+        self.records()
+            .into_iter()
+            .find(|r| r["stage"] == stage)
+            .unwrap_or_else(|| panic!("no record of {stage}"))
+    }
+
     /// Every record in the store, parsed.
     pub fn records(&self) -> Vec<serde_json::Value> {
         read_json_dir(&self.store().join("records"))
