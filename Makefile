@@ -5,7 +5,7 @@ EQLAB := target/debug/eqlab
 # 500 data) and Sections 6–7 (Riccati, PDE, deep BSDE training).
 PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml pipelines/gms-fbsde.yaml
 
-.PHONY: build run test lint fmt fuzz bench-engine bench-science bench-train stage-versions clean
+.PHONY: build run test lint fmt fuzz bench-engine bench-science bench-train bench-rgan stage-versions clean
 
 build:
 	$(CARGO) build --bins
@@ -43,6 +43,10 @@ bench-science:
 ## Deep BSDE training step: eqlab (burn, f64, CPU) vs PyTorch CPU, same network and rollout.
 bench-train:
 	bash benches/train.sh
+
+## Reinforced-GAN generator and discriminator steps: eqlab (burn, f64, CPU) vs PyTorch CPU.
+bench-rgan:
+	bash benches/rgan.sh
 
 ## Refresh tests/stage_versions.txt after bumping a stage's version.
 stage-versions:

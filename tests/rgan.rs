@@ -18,6 +18,7 @@ fn nagent_riccati_reproduces_case_a_and_rejects_bad_economies() {
     assert!((s("mu0") - 0.2158).abs() < 5e-5);
     assert!((s("s0") - 0.3611).abs() < 2e-3);
     assert!(s("clearing") < 1e-25);
+    assert!((s("utility") + 0.2082).abs() < 0.01, "ΣJ {}", s("utility"));
 
     // Σξ ≠ 0 and q ≠ 2 are rejected before anything runs, naming the field.
     let bad = economy.replace("28.9", "29.9");
@@ -32,6 +33,85 @@ fn nagent_riccati_reproduces_case_a_and_rejects_bad_economies() {
         err.contains("b.yaml:4:") && err.contains("sum to zero"),
         "{err}"
     );
+}
+
+#[test]
+fn every_bad_economy_is_rejected_naming_the_field() {
+    let p = Project::new();
+    let ok = "gamma: [1.0, 2.0], xi: [3.0, -3.0], q: 1.5, horizon: 0.4";
+    for (bad, why) in [
+        (
+            "gamma: [1.0], xi: [0.0], q: 1.5, horizon: 0.4",
+            "at least 2 agents",
+        ),
+        (
+            "gamma: [1.0, 2.0], xi: [3.0, -2.0], q: 1.5, horizon: 0.4",
+            "sum to zero",
+        ),
+        (
+            "gamma: [1.0, 0.0], xi: [3.0, -3.0], q: 1.5, horizon: 0.4",
+            "γ must be > 0",
+        ),
+        (&format!("{ok}, lambda: -0.01"), "lambda must be"),
+        (
+            "gamma: [1.0, 2.0], xi: [3.0, -3.0], q: 2.5, horizon: 0.4",
+            "q must lie in (1, 2]",
+        ),
+        (
+            "gamma: [1.0, 2.0], xi: [3.0, -3.0], q: 1.0, horizon: 0.4",
+            "q must lie in (1, 2]",
+        ),
+    ] {
+        for kind in ["leading_order", "rgan_train"] {
+            let f = p.write(
+                "bad.yaml",
+                &format!("stages:\n  s:\n    kind: {kind}\n    with: {{economy: {{{bad}}}}}\n"),
+            );
+            let o = p.eqlab(&["run", f.to_str().unwrap()]);
+            let err = common::text(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{kind} {bad}: {err}");
+            assert!(
+                err.contains("bad.yaml:4:") && err.contains(why),
+                "{kind} {bad}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn leading_order_and_frictionless_rows_match_the_paper() {
+    // spec rgan §6 B "Leading order" and C "Frictionless", on 3000 test paths.
+    let p = Project::new();
+    let b = "{gamma: [1.0, 2.0], xi: [3.0, -3.0], q: 1.5, horizon: 0.4}";
+    let c = "{gamma: [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9], xi: [28.9, 14.9, 11.8, -14.0, -19.1, -27.0, 22.2, 31.5, -26.3, -22.9], q: 1.5, horizon: 0.2}";
+    let f = p.write(
+        "lo.yaml",
+        &format!(
+            "stages:\n  lo_b:\n    kind: leading_order\n    with: {{economy: {b}}}\n  fr_c:\n    kind: leading_order\n    with: {{economy: {c}, frictionless: true}}\n  lo_c:\n    kind: leading_order\n    with: {{economy: {c}}}\n"
+        ),
+    );
+    // Ten agents have no leading-order benchmark: rejected before anything runs.
+    let o = p.eqlab(&["run", f.to_str().unwrap()]);
+    let err = common::text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("for 2 agents, got 10"), "{err}");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let f = p.write("lo.yaml", &text[..text.find("  lo_c:").unwrap()]);
+    p.ok(&["run", f.to_str().unwrap(), "--no-progress"]);
+    let lo = p.record("lo_b");
+    let s = |r: &serde_json::Value, k: &str| r["scalars"][k].as_f64().unwrap();
+    assert!((s(&lo, "sigma0") - 1.072).abs() < 5e-4, "{}", lo["scalars"]);
+    assert!((s(&lo, "s0") - 0.415).abs() < 5e-4);
+    assert!((s(&lo, "utility") + 8.94e-4).abs() < 1.5e-4);
+    assert!((s(&lo, "terminal") - 7.47e-3).abs() < 1e-3);
+    let fr = p.record("fr_c");
+    assert!(
+        (s(&fr, "utility") + 0.480).abs() < 0.02,
+        "{}",
+        fr["scalars"]
+    );
+    assert!((s(&fr, "terminal") - 2.91e-2).abs() < 1e-3);
+    assert_eq!(s(&fr, "sigma0"), 1.0);
 }
 
 #[test]

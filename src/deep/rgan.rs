@@ -12,8 +12,8 @@
 use super::nets::{Activation, Init, Mlp};
 use super::train::{Hooks, Schedule, TrainLog, train};
 use super::{DeepError, Result, brownian_increments, derive_seed, host, stream};
-use crate::finance::nagent::Economy;
-use crate::finance::stats::{mean, standard_error};
+use crate::finance::nagent::{Economy, Metrics, Simulation};
+use crate::finance::stats::mean;
 use burn::module::{Module, Param};
 use burn::prelude::{Device, Tensor};
 use burn::tensor::TensorData;
@@ -131,12 +131,12 @@ pub struct Rollout {
     /// Per-path utility −(1/N)Σₙ(1/K²)Σₖℓⁿ (unweighted), `[M]` on the host when recorded.
     pub utility: Option<Vec<f64>>,
     /// Recorded path data (when asked).
-    pub paths: Option<RganPaths>,
+    paths: Option<RganPaths>,
 }
 
 /// Host copies of the paths of a recorded rollout.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RganPaths {
+struct RganPaths {
     /// σ_k, k = 0..K−1.
     pub sigma: Vec<f64>,
     /// μ_k per path, `[k][path]`.
@@ -300,6 +300,9 @@ pub struct RganSchedule {
     pub reinit: bool,
     /// Paths per Adam step.
     pub batch: usize,
+    /// Weight c of the terminal loss when μ is learned; `None`: the authors' rule
+    /// c = 3000·L_link/L_term at the first step of a freshly initialised discriminator.
+    pub terminal_weight: Option<f64>,
 }
 
 /// One logged phase.
@@ -329,45 +332,26 @@ impl PhaseLog {
     }
 }
 
-/// Evaluation metrics on the test paths.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Metrics {
-    /// ΣJ: −(1/N)Σₙ E[(1/K²)Σₖℓⁿ] (the paper's normalisation, spec §6).
-    pub utility: f64,
-    /// Its standard error.
-    pub utility_se: f64,
-    /// Clearing error.
-    pub clear: f64,
-    /// Terminal error mean (S_K − 𝔖)².
-    pub term: f64,
-    /// S₀.
-    pub s0: f64,
-    /// E μ₀.
-    pub mu0: f64,
-    /// σ₀.
-    pub sigma0: f64,
-}
-
-/// Evaluates on the fixed test increments.
-pub fn evaluate(
-    g: &Generator,
-    d: &Discriminator,
-    p: &RganProblem,
-    dw: &[f64],
-) -> (Metrics, RganPaths) {
+/// Evaluates on the fixed test increments: the paper's columns and the paths of the figures.
+pub fn evaluate(g: &Generator, d: &Discriminator, p: &RganProblem, dw: &[f64]) -> Simulation {
     let r = rollout(g, d, p, dw, true);
     let paths = r.paths.unwrap_or_default();
     let u = r.utility.unwrap_or_default();
+    let mean_mu: Vec<f64> = paths.mu.iter().map(|v| mean(v)).collect();
     let metrics = Metrics {
-        utility: mean(&u),
-        utility_se: standard_error(&u),
-        clear: r.clear.into_scalar(),
-        term: r.term.into_scalar(),
         s0: d.s0.val().into_scalar(),
-        mu0: paths.mu.first().map_or(f64::NAN, |v| mean(v)),
+        mu0: mean_mu.first().copied().unwrap_or(f64::NAN),
         sigma0: paths.sigma.first().copied().unwrap_or(f64::NAN),
+        ..Metrics::from_paths(&u, &paths.clear, &paths.terminal_error)
     };
-    (metrics, paths)
+    Simulation {
+        metrics,
+        s0_se: 0.0,
+        sigma: paths.sigma,
+        mean_mu,
+        mu_path: paths.mu.iter().map(|v| v[0]).collect(),
+        rate_path: paths.rate0,
+    }
 }
 
 /// A trained pair and its log.
@@ -402,6 +386,10 @@ pub fn train_rgan(
     let mut batches = stream(seed, 12);
     let mut log = Vec::new();
     let pick = |v: &[usize], r: usize| v[r.min(v.len() - 1)];
+    // The terminal-loss weight c = 3000·L_link/L_term is measured at the first step of a phase
+    // whose discriminator is freshly initialised (spec rgan §4.4): every phase with `reinit`, only
+    // the first one with warm starts (a warm discriminator has L_term ≈ 0 and c would explode).
+    let mut weight: Option<f64> = sched.terminal_weight;
     for round in 0..sched.rounds {
         let steps = pick(&sched.phase_steps, round);
         let lr = sched.lr[round.min(sched.lr.len() - 1)];
@@ -427,7 +415,12 @@ pub fn train_rgan(
             None,
         )?;
         g = g_new;
-        let entry = PhaseLog::new(round, "generator", &g_log, evaluate(&g, &d, p, test_dw).0);
+        let entry = PhaseLog::new(
+            round,
+            "generator",
+            &g_log,
+            evaluate(&g, &d, p, test_dw).metrics,
+        );
         on_phase(&entry);
         log.push(entry);
 
@@ -436,7 +429,9 @@ pub fn train_rgan(
             d = Discriminator::new(p, derive_seed(seed, 101 + 2 * round as u64), &device);
         }
         let frozen_g = g.clone().no_grad();
-        let mut weight: Option<f64> = None;
+        if sched.reinit && sched.terminal_weight.is_none() {
+            weight = None;
+        }
         let (d_new, d_log) = train(
             d,
             &schedule,
@@ -444,15 +439,15 @@ pub fn train_rgan(
             |dm, _| {
                 let dw = increments(&mut batches, sched.batch, p);
                 let r = rollout(&frozen_g, dm, p, &dw, false);
-                let c = *weight.get_or_insert_with(|| {
-                    if p.mu_known || !p.link {
-                        1.0
-                    } else {
+                let c = if p.mu_known || !p.link {
+                    1.0
+                } else {
+                    *weight.get_or_insert_with(|| {
                         let link: f64 = r.link.clone().into_scalar();
                         let term: f64 = r.term.clone().into_scalar();
                         3000.0 * link / term.max(1e-300)
-                    }
-                });
+                    })
+                };
                 r.term.mul_scalar(c) + r.link + r.disc_reg
             },
             None,
@@ -462,7 +457,7 @@ pub fn train_rgan(
             round,
             "discriminator",
             &d_log,
-            evaluate(&g, &d, p, test_dw).0,
+            evaluate(&g, &d, p, test_dw).metrics,
         );
         on_phase(&entry);
         log.push(entry);
@@ -517,6 +512,7 @@ mod tests {
             rounds: 2,
             reinit: true,
             batch: 16,
+            terminal_weight: None,
         };
         let test = increments(&mut stream(9, 3), 32, &p);
         let hooks = Hooks {

@@ -7,11 +7,8 @@
 //! about networks (the R-GAN solver lives in `deep`).
 
 use super::ode::{OdeOptions, dopri5};
-use super::stats::Welford;
+use super::stats::{mean, standard_error};
 use super::{FinanceError, Result};
-use rand::SeedableRng;
-use rand::rngs::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 /// The N-agent economy (spec rgan §1.1, §5).
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +48,25 @@ impl Economy {
             lambda: 1e-2,
             q: 2.0,
             horizon: 0.2,
+        }
+    }
+
+    /// Case B: 2 agents, q = 3/2, T = 0.4, γ = (1, 2), ξ = (3, −3).
+    pub fn case_b() -> Economy {
+        Economy {
+            gamma: vec![1.0, 2.0],
+            xi: vec![3.0, -3.0],
+            q: 1.5,
+            horizon: 0.4,
+            ..Economy::case_a()
+        }
+    }
+
+    /// Case C: case A's agents with q = 3/2.
+    pub fn case_c() -> Economy {
+        Economy {
+            q: 1.5,
+            ..Economy::case_a()
         }
     }
 
@@ -202,77 +218,188 @@ pub fn ground_truth(e: &Economy, steps: usize) -> Result<GroundTruth> {
     })
 }
 
-/// Monte-Carlo statistics of the ground truth along simulated paths.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TruthPaths {
-    /// Mean of the shifted initial prices S₀.
+/// The paper's table columns for one solution (spec rgan §6), on a set of test paths.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Metrics {
+    /// ΣJ: −(1/N)Σₙ E[(1/K²)Σₖℓⁿ] with ℓ = −μφ + (γ/2)(σφ + ξW)² + (λ/2)|φ̇|^q (spec §6).
+    pub utility: f64,
+    /// Standard error of ΣJ.
+    pub utility_se: f64,
+    /// Clearing error: mean over paths and steps of ((1/N)Σₙφ̇ⁿ)².
+    pub clear: f64,
+    /// Standard error of the clearing error (over paths).
+    pub clear_se: f64,
+    /// Terminal error mean (S_K − βT − αW_K)².
+    pub term: f64,
+    /// Standard error of the terminal error.
+    pub term_se: f64,
+    /// S₀.
     pub s0: f64,
-    /// Standard error of that mean.
-    pub s0_se: f64,
-    /// μ_k on path 0, k = 0..K−1.
-    pub mu_path: Vec<f64>,
-    /// Trading rates φ̇ⁿ_k on path 0, `[k][n]`.
-    pub rate_path: Vec<Vec<f64>>,
-    /// Mean over paths and steps of ((1/N)Σₙφ̇ⁿ)².
-    pub clearing: f64,
+    /// E μ₀.
+    pub mu0: f64,
+    /// σ₀.
+    pub sigma0: f64,
 }
 
-/// Simulates `paths` Euler paths of the ground truth (K steps of the grid of `g`), shifting each
-/// price path so that S_K = βT + αW_K.
-pub fn simulate_truth(e: &Economy, g: &GroundTruth, paths: usize, seed: u64) -> TruthPaths {
+impl Metrics {
+    /// The columns from per-path values: utility, clearing error and terminal error.
+    pub fn from_paths(utility: &[f64], clear: &[f64], terminal_error: &[f64]) -> Metrics {
+        let sq: Vec<f64> = terminal_error.iter().map(|x| x * x).collect();
+        Metrics {
+            utility: mean(utility),
+            utility_se: standard_error(utility),
+            clear: mean(clear),
+            clear_se: standard_error(clear),
+            term: mean(&sq),
+            term_se: standard_error(&sq),
+            ..Metrics::default()
+        }
+    }
+}
+
+/// What a policy sees at step k of one path.
+pub struct State<'a> {
+    /// Step index k.
+    pub k: usize,
+    /// W_{t_k}.
+    pub w: f64,
+    /// ΔW_k = W_{t_{k+1}} − W_{t_k}.
+    pub dw: f64,
+    /// Holdings φⁿ_{t_k}.
+    pub phi: &'a [f64],
+}
+
+/// A simulated benchmark: the table columns and the paths that the figures show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    /// The table columns.
+    pub metrics: Metrics,
+    /// Standard error of S₀ when it is the mean of the shifted starting prices.
+    pub s0_se: f64,
+    /// σ_k, k = 0..K−1 (on path 0).
+    pub sigma: Vec<f64>,
+    /// E μ_k over the paths.
+    pub mean_mu: Vec<f64>,
+    /// μ_k on path 0.
+    pub mu_path: Vec<f64>,
+    /// Trading rates on path 0, `[k][n]`.
+    pub rate_path: Vec<Vec<f64>>,
+}
+
+/// Simulates a market given by `policy` (which returns (σ_k, μ_k) and writes the N trading
+/// rates) on the Brownian increments `dw` (`[paths × steps]`, row-major). Each path's price is
+/// shifted so that S_K = βT + αW_K; S₀ is `s0` when given (the terminal error is then its
+/// distance to the shifted start) or else the mean of the shifted starts (spec rgan §1.6).
+pub fn simulate(
+    e: &Economy,
+    steps: usize,
+    dw: &[f64],
+    s0: Option<f64>,
+    mut policy: impl FnMut(&State, &mut [f64]) -> (f64, f64),
+) -> Simulation {
     let n = e.agents();
-    let m = n - 1;
-    let k_steps = g.t.len() - 1;
-    let dt = e.horizon / k_steps as f64;
-    let gb = e.gamma_bar();
+    let paths = dw.len() / steps;
+    let dt = e.horizon / steps as f64;
+    let kf = steps as f64;
     let phi0 = e.phi0();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut s0s = Welford::default();
-    let mut clear = 0.0;
-    let mut mu_path = Vec::new();
-    let mut rate_path = Vec::new();
-    for p in 0..paths {
+    let mut starts = Vec::with_capacity(paths);
+    let (mut utility, mut clear) = (Vec::with_capacity(paths), Vec::with_capacity(paths));
+    let mut mean_mu = vec![0.0; steps];
+    let (mut sigma, mut mu_path, mut rate_path) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rates = vec![0.0; n];
+    for (p, incr) in dw.chunks_exact(steps).enumerate() {
         let mut phi = phi0.clone();
-        let mut w = 0.0;
-        let mut gain = 0.0; // Σ μΔt + σΔW
-        for k in 0..k_steps {
-            let sigma = g.sigma[k];
-            let mu: f64 = (0..n)
-                .map(|i| e.gamma[i] * sigma * (sigma * phi[i] + e.xi[i] * w))
-                .sum::<f64>()
-                / n as f64;
-            let mut rates = vec![0.0; n];
-            for (i, rate) in rates.iter_mut().enumerate().take(m) {
-                let fx: f64 = (0..m)
-                    .map(|j| g.f[k][i * m + j] * (phi[j] - e.s * gb / e.gamma[j]))
-                    .sum();
-                *rate = -(fx + g.h[k][i] * w) / e.lambda;
+        let (mut w, mut gain, mut loss, mut cl) = (0.0, 0.0, 0.0, 0.0);
+        for (k, &d) in incr.iter().enumerate() {
+            let state = State {
+                k,
+                w,
+                dw: d,
+                phi: &phi,
+            };
+            let (sig, mu) = policy(&state, &mut rates);
+            for i in 0..n {
+                let expo = sig * phi[i] + e.xi[i] * w;
+                loss += -mu * phi[i]
+                    + 0.5 * e.gamma[i] * expo * expo
+                    + 0.5 * e.lambda * rates[i].abs().powf(e.q);
             }
-            rates[m] = -rates[..m].iter().sum::<f64>();
             let mean_rate = rates.iter().sum::<f64>() / n as f64;
-            clear += mean_rate * mean_rate;
+            cl += mean_rate * mean_rate;
+            mean_mu[k] += mu / paths as f64;
             if p == 0 {
+                sigma.push(sig);
                 mu_path.push(mu);
                 rate_path.push(rates.clone());
             }
-            let z: f64 = StandardNormal.sample(&mut rng);
-            let dw = dt.sqrt() * z;
-            gain += mu * dt + sigma * dw;
+            gain += mu * dt + sig * d;
             for i in 0..n {
                 phi[i] += rates[i] * dt;
             }
-            w += dw;
+            w += d;
         }
-        let s0 = e.beta * e.horizon + e.alpha * w - gain;
-        s0s.push(s0);
+        starts.push(e.beta * e.horizon + e.alpha * w - gain);
+        utility.push(-loss / (n as f64 * kf * kf));
+        clear.push(cl / kf);
     }
-    TruthPaths {
-        s0: s0s.mean,
-        s0_se: s0s.sd() / (s0s.n as f64).sqrt(),
+    let s0 = s0.unwrap_or_else(|| mean(&starts));
+    let terminal: Vec<f64> = starts.iter().map(|x| s0 - x).collect();
+    let metrics = Metrics {
+        s0,
+        mu0: mean_mu.first().copied().unwrap_or(f64::NAN),
+        sigma0: sigma.first().copied().unwrap_or(f64::NAN),
+        ..Metrics::from_paths(&utility, &clear, &terminal)
+    };
+    Simulation {
+        metrics,
+        s0_se: standard_error(&starts),
+        sigma,
+        mean_mu,
         mu_path,
         rate_path,
-        clearing: clear / (paths as f64 * k_steps as f64),
     }
+}
+
+/// Simulates the ground truth (its K steps on the grid of `g`) with S₀ the mean of the shifted
+/// starts.
+pub fn simulate_truth(e: &Economy, g: &GroundTruth, dw: &[f64]) -> Simulation {
+    let n = e.agents();
+    let m = n - 1;
+    let gb = e.gamma_bar();
+    simulate(e, g.t.len() - 1, dw, None, |st, rates| {
+        let (k, w, phi) = (st.k, st.w, st.phi);
+        let sigma = g.sigma[k];
+        for (i, rate) in rates.iter_mut().enumerate().take(m) {
+            let fx: f64 = (0..m)
+                .map(|j| g.f[k][i * m + j] * (phi[j] - e.s * gb / e.gamma[j]))
+                .sum();
+            *rate = -(fx + g.h[k][i] * w) / e.lambda;
+        }
+        rates[m] = -rates[..m].iter().sum::<f64>();
+        (sigma, drift_identity(e, sigma, w, phi))
+    })
+}
+
+/// The drift identity μ = (1/N)Σₙγₙσ(σφⁿ + ξₙW) (spec rgan §1.5).
+pub fn drift_identity(e: &Economy, sigma: f64, w: f64, phi: &[f64]) -> f64 {
+    (0..e.agents())
+        .map(|i| e.gamma[i] * sigma * (sigma * phi[i] + e.xi[i] * w))
+        .sum::<f64>()
+        / e.agents() as f64
+}
+
+/// Simulates the frictionless benchmark (λ = 0, spec rgan §1.4): σ = α, μ = μ̄, holdings
+/// φ̄ⁿ = sγ̄/γₙ − (ξₙ/α)W, i.e. discrete rates −(ξₙ/α)ΔW_k/Δt; S₀ = (β − α)T as the authors
+/// coded it (spec §1.6 caveat).
+pub fn simulate_frictionless(e: &Economy, steps: usize, dw: &[f64]) -> Simulation {
+    let dt = e.horizon / steps as f64;
+    let s0 = (e.beta - e.alpha) * e.horizon;
+    simulate(e, steps, dw, Some(s0), |st, rates| {
+        for (r, xi) in rates.iter_mut().zip(&e.xi) {
+            *r = -xi / e.alpha * st.dw / dt;
+        }
+        (e.alpha, e.mu_bar())
+    })
 }
 
 /// The GMS leading-order equilibrium for two agents and power costs (spec rgan §1.6): constant
@@ -333,9 +460,51 @@ pub fn leading_order(e: &Economy, g_prime0: f64) -> Result<LeadingOrder> {
     })
 }
 
+/// Simulates the leading-order equilibrium (spec rgan §1.6) for two agents: constant σ, the
+/// drift with W at the step's right end (as the authors coded it), agent 1's rate
+/// −sign(Δφ¹)·scale·|g(x)|^{1/(q−1)} with x = state_scale·Δφ¹, agent 2 the opposite; `g` is
+/// the boundary-value solution g'' − g'|g/q|^{1/(q−1)} = 2x (the normalised g̃ of (B.2)).
+pub fn simulate_leading_order(
+    e: &Economy,
+    lo: &LeadingOrder,
+    g: impl Fn(f64) -> f64,
+    steps: usize,
+    dw: &[f64],
+) -> Simulation {
+    let (g1, g2, a, sig) = (e.gamma[0], e.gamma[1], e.alpha, lo.sigma);
+    let xi = e.xi[0];
+    let phi_bar0 = e.phi0()[0];
+    let exponent = 1.0 / (e.q - 1.0);
+    simulate(e, steps, dw, Some(lo.s0), |st, rates| {
+        let dphi = st.phi[0] - (phi_bar0 - xi / a * st.w);
+        let x = lo.state_scale * dphi;
+        rates[0] = -dphi.signum() * lo.rate_scale * g(x).abs().powf(exponent);
+        rates[1] = -rates[0];
+        let mu = e.gamma_bar() * e.s * sig * sig
+            + 0.5 * (g1 - g2) * sig * sig * dphi
+            + 0.5 * xi * (sig / a) * (g1 - g2) * (a - sig) * (st.w + st.dw);
+        (sig, mu)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finance::power::NormalisedPower;
+    use rand::SeedableRng;
+    use rand::rngs::ChaCha8Rng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn test_increments(paths: usize, steps: usize, horizon: f64) -> Vec<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let sd = (horizon / steps as f64).sqrt();
+        (0..paths * steps)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                sd * z
+            })
+            .collect::<Vec<f64>>()
+    }
 
     #[test]
     fn case_a_ground_truth_matches_the_spec() {
@@ -344,35 +513,78 @@ mod tests {
         let g = ground_truth(&e, 100).unwrap();
         assert!((g.sigma[0] - 1.2454).abs() < 5e-5, "σ₀ = {}", g.sigma[0]);
         assert!((g.sigma[100] - 1.0).abs() < 1e-12, "σ_T = α");
-        let sim = simulate_truth(&e, &g, 3000, 0);
+        let sim = simulate_truth(&e, &g, &test_increments(3000, 100, e.horizon));
+        let m = sim.metrics;
+        assert!((m.mu0 - 0.2158).abs() < 5e-5, "μ₀ = {}", m.mu0);
         assert!(
-            (sim.mu_path[0] - 0.2158).abs() < 5e-5,
-            "μ₀ = {}",
-            sim.mu_path[0]
-        );
-        assert!(
-            (sim.s0 - 0.3611).abs() < 2e-3,
+            (m.s0 - 0.3611).abs() < 2e-3,
             "S₀ = {} ± {}",
-            sim.s0,
+            m.s0,
             sim.s0_se
         );
-        assert!(sim.clearing < 1e-25, "clearing {}", sim.clearing);
+        // ΣJ = −0.2082 ± 3.3e-3 in the authors' table.
+        assert!((m.utility + 0.2082).abs() < 0.01, "ΣJ = {}", m.utility);
+        assert!(m.clear < 1e-25, "clearing {}", m.clear);
     }
 
     #[test]
     fn case_b_leading_order_matches_the_spec() {
-        // spec rgan §6 B, "Leading order": σ₀ = 1.072, μ₀ = 0.766, S₀ = 0.415.
-        let e = Economy {
-            gamma: vec![1.0, 2.0],
-            xi: vec![3.0, -3.0],
-            q: 1.5,
-            horizon: 0.4,
-            ..Economy::case_a()
-        };
-        let lo = leading_order(&e, -1.7711332).unwrap();
+        // spec rgan §6 B, "Leading order": σ₀ = 1.072, μ₀ = 0.766, S₀ = 0.415, ΣJ = −8.94e-4,
+        // clearing 0 to rounding, terminal 7.47e-3 (the S₀ offset of the authors' code).
+        let e = Economy::case_b();
+        let np = NormalisedPower::solve(e.q).unwrap();
+        let lo = leading_order(&e, -np.c).unwrap();
         assert!((lo.sigma - 1.072).abs() < 5e-4, "σ = {}", lo.sigma);
         assert!((lo.mu0 - 0.766).abs() < 5e-4, "μ₀ = {}", lo.mu0);
         assert!((lo.s0 - 0.415).abs() < 5e-4, "S₀ = {}", lo.s0);
+        let dw = test_increments(3000, 100, e.horizon);
+        let sim = simulate_leading_order(&e, &lo, |x| np.g_tilde(x), 100, &dw);
+        let m = sim.metrics;
+        assert!((m.utility + 8.94e-4).abs() < 1.5e-4, "ΣJ = {:e}", m.utility);
+        assert!(m.clear < 1e-25, "clearing {:e}", m.clear);
+        assert!((m.term - 7.47e-3).abs() < 1e-3, "terminal {:e}", m.term);
+    }
+
+    #[test]
+    fn the_normalised_ode_solves_the_leading_order_boundary_value_problem() {
+        // g'' − g'|g/q|^{1/(q−1)} = 2x on (0, 50], g(0) = 0, g'(0) = −c_q, and g(50) on the
+        // asymptote −q(q−1)^{(1−q)/q}x^{2(q−1)/q} (spec rgan §1.6).
+        let q = 1.5;
+        let np = NormalisedPower::solve(q).unwrap();
+        let g = |x: f64| np.g_tilde(x);
+        assert!(g(0.0).abs() < 1e-9);
+        let h = 1e-3;
+        for x in [0.25, 0.5, 1.0, 2.0, 4.0, 8.0] {
+            let d1 = (g(x + h) - g(x - h)) / (2.0 * h);
+            let d2 = (g(x + h) - 2.0 * g(x) + g(x - h)) / (h * h);
+            let residual = d2 - d1 * (g(x) / q).abs().powf(1.0 / (q - 1.0)) - 2.0 * x;
+            assert!(
+                residual.abs() < 1e-3 * (1.0 + 2.0 * x),
+                "x = {x}: residual {residual:e}"
+            );
+        }
+        let asym = |x: f64| -q * (q - 1.0).powf((1.0 - q) / q) * x.powf(2.0 * (q - 1.0) / q);
+        assert!((g(50.0) / asym(50.0) - 1.0).abs() < 1e-3);
+        // On the grid's edge the solution has already joined its asymptote.
+        assert!(
+            (g(11.9) / asym(11.9) - 1.0).abs() < 1e-2,
+            "{} vs {}",
+            g(11.9),
+            asym(11.9)
+        );
+    }
+
+    #[test]
+    fn case_c_frictionless_row_matches_the_spec() {
+        // spec rgan §6 C, "Frictionless": ΣJ = −0.480, clearing 2.3e-9 (rounding), terminal
+        // 2.91e-2, σ₀ = 1, μ₀ = 0.139.
+        let e = Economy::case_c();
+        let sim = simulate_frictionless(&e, 100, &test_increments(3000, 100, e.horizon));
+        let m = sim.metrics;
+        assert!((m.utility + 0.480).abs() < 0.02, "ΣJ = {}", m.utility);
+        assert!(m.clear < 1e-20, "clearing {:e}", m.clear);
+        assert!((m.term - 2.91e-2).abs() < 1e-3, "terminal {:e}", m.term);
+        assert!(m.sigma0 == 1.0 && (m.mu0 - e.mu_bar()).abs() < 1e-12);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! `compare`: a paper-vs-eqlab table. Each check names an upstream scalar (`stage.scalar`), the
-//! reference value and a relative and/or absolute tolerance; the result is a table (value,
-//! reference, tolerance, error, pass) and the same as Markdown.
+//! `compare`: a paper-vs-eqlab table. Each check names an upstream scalar (`stage.scalar`,
+//! optionally divided by another, `over`) and either a reference value with a relative and/or
+//! absolute tolerance or one-sided bounds `min`/`max` (an acceptance bound such as "clearing
+//! error < 1e-4"); the result is a table (value, reference, tolerance, error, pass) and the same
+//! as Markdown.
 
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
@@ -16,7 +18,7 @@ const PARAMS: &[ParamSpec] = &[
     ParamSpec::req(
         "checks",
         K::Any,
-        "list of {value: STAGE.SCALAR, reference: x, rel: r and/or abs: a, label?, source?}",
+        "list of {value: STAGE.SCALAR, over?: STAGE.SCALAR, reference: x with rel: r and/or abs: a | min?: x, max?: x, label?, source?}",
     ),
     ParamSpec::opt(
         "fail_on_mismatch",
@@ -30,10 +32,40 @@ const PARAMS: &[ParamSpec] = &[
 struct Check {
     label: String,
     value: String,
-    reference: f64,
+    over: Option<String>,
+    reference: Option<f64>,
     rel: Option<f64>,
     abs: Option<f64>,
+    min: Option<f64>,
+    max: Option<f64>,
     source: String,
+}
+
+impl Check {
+    /// Whether `v` passes, the error shown (relative, absolute, or NaN for bounds) and the
+    /// tolerance as text.
+    fn judge(&self, v: f64) -> (bool, f64, String) {
+        let Some(reference) = self.reference else {
+            let ok = self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m);
+            let t = match (self.min, self.max) {
+                (Some(a), Some(b)) => format!("in [{a:e}, {b:e}]"),
+                (Some(a), None) => format!("≥ {a:e}"),
+                (None, Some(b)) => format!("≤ {b:e}"),
+                (None, None) => String::new(),
+            };
+            return (ok, f64::NAN, t);
+        };
+        let abs_err = (v - reference).abs();
+        let rel_err = abs_err / reference.abs().max(f64::MIN_POSITIVE);
+        let ok = self.rel.is_some_and(|r| rel_err <= r) || self.abs.is_some_and(|a| abs_err <= a);
+        let t = match (self.rel, self.abs) {
+            (Some(r), Some(a)) => format!("rel {r:e} or abs {a:e}"),
+            (Some(r), None) => format!("rel {r:e}"),
+            (None, Some(a)) => format!("abs {a:e}"),
+            (None, None) => String::new(),
+        };
+        (ok, if self.rel.is_some() { rel_err } else { abs_err }, t)
+    }
 }
 
 fn parse_checks(v: &Value) -> std::result::Result<Vec<Check>, String> {
@@ -49,34 +81,55 @@ fn parse_checks(v: &Value) -> std::result::Result<Vec<Check>, String> {
                 })
                 .transpose()
         };
-        let value = field("value")
-            .and_then(Value::as_str)
+        let stage_scalar = |k: &str| -> std::result::Result<Option<String>, String> {
+            let Some(v) = field(k) else { return Ok(None) };
+            match v.as_str() {
+                Some(s) if s.contains('.') => Ok(Some(s.to_owned())),
+                _ => Err(format!(
+                    "check {}: `{k}` must be STAGE.SCALAR, got {v}",
+                    i + 1
+                )),
+            }
+        };
+        let value = stage_scalar("value")?
             .ok_or_else(|| format!("check {}: `value: STAGE.SCALAR` is required", i + 1))?;
-        if !value.contains('.') {
-            return Err(format!(
-                "check {}: `value` must be STAGE.SCALAR, got '{value}'",
-                i + 1
-            ));
-        }
-        let reference =
-            num("reference")?.ok_or_else(|| format!("check {}: `reference` is required", i + 1))?;
-        let (rel, abs) = (num("rel")?, num("abs")?);
-        if rel.is_none() && abs.is_none() {
-            return Err(format!(
-                "check {} ({value}): give a tolerance `rel` and/or `abs`",
-                i + 1
-            ));
+        let over = stage_scalar("over")?;
+        let reference = num("reference")?;
+        let (rel, abs, min, max) = (num("rel")?, num("abs")?, num("min")?, num("max")?);
+        match reference {
+            Some(_) if rel.is_none() && abs.is_none() => {
+                return Err(format!(
+                    "check {} ({value}): give a tolerance `rel` and/or `abs`",
+                    i + 1
+                ));
+            }
+            Some(_) if min.is_some() || max.is_some() => {
+                return Err(format!(
+                    "check {} ({value}): give either `reference` with a tolerance or bounds `min`/`max`, not both",
+                    i + 1
+                ));
+            }
+            None if min.is_none() && max.is_none() => {
+                return Err(format!(
+                    "check {} ({value}): `reference` (with `rel`/`abs`) or a bound `min`/`max` is required",
+                    i + 1
+                ));
+            }
+            _ => {}
         }
         if rel.into_iter().chain(abs).any(|t| t.is_nan() || t < 0.0) {
             return Err(format!("check {} ({value}): tolerances must be ≥ 0", i + 1));
         }
         let text = |k: &str| field(k).and_then(Value::as_str).map(str::to_owned);
         out.push(Check {
-            label: text("label").unwrap_or_else(|| value.to_owned()),
-            value: value.to_owned(),
+            label: text("label").unwrap_or_else(|| value.clone()),
+            value,
+            over,
             reference,
             rel,
             abs,
+            min,
+            max,
             source: text("source").unwrap_or_default(),
         });
     }
@@ -114,10 +167,10 @@ impl Stage for Compare {
         let mut md = String::from(
             "| quantity | eqlab | reference | tolerance | error | pass | source |\n|---|---|---|---|---|---|---|\n",
         );
-        for c in &checks {
-            let (stage, name) = crate::spec::split_stage(&c.value).unwrap_or((&c.value, ""));
+        let scalar = |path: &str| -> Result<f64> {
+            let (stage, name) = crate::spec::split_stage(path).unwrap_or((path, ""));
             let u = inputs.stage(stage)?;
-            let v = *u.outputs.scalars.get(name).ok_or_else(|| {
+            u.outputs.scalars.get(name).copied().ok_or_else(|| {
                 anyhow!(
                     "stage '{stage}' has no scalar '{name}' (it has: {})",
                     u.outputs
@@ -127,21 +180,18 @@ impl Stage for Compare {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
-            })?;
-            let abs_err = (v - c.reference).abs();
-            let rel_err = abs_err / c.reference.abs().max(f64::MIN_POSITIVE);
-            let ok = c.rel.is_some_and(|r| rel_err <= r) || c.abs.is_some_and(|a| abs_err <= a);
-            let t = match (c.rel, c.abs) {
-                (Some(r), Some(a)) => format!("rel {r:e} or abs {a:e}"),
-                (Some(r), None) => format!("rel {r:e}"),
-                (None, Some(a)) => format!("abs {a:e}"),
-                (None, None) => String::new(),
-            };
-            let e = if c.rel.is_some() { rel_err } else { abs_err };
+            })
+        };
+        for c in &checks {
+            let mut v = scalar(&c.value)?;
+            if let Some(o) = &c.over {
+                v /= scalar(o)?;
+            }
+            let (ok, e, t) = c.judge(v);
             md.push_str(&format!(
-                "| {} | {v:.9e} | {:.9e} | {t} | {e:.2e} | {} | {} |\n",
+                "| {} | {v:.9e} | {} | {t} | {e:.2e} | {} | {} |\n",
                 c.label,
-                c.reference,
+                c.reference.map_or("—".into(), |r| format!("{r:.9e}")),
                 if ok { "✓" } else { "✗" },
                 c.source
             ));
@@ -160,13 +210,26 @@ impl Stage for Compare {
             bail!("{} check(s) failed: {}", failed.len(), failed.join(", "));
         }
         let labels: Vec<&str> = checks.iter().map(|c| c.label.as_str()).collect();
-        let values: Vec<&str> = checks.iter().map(|c| c.value.as_str()).collect();
+        let values: Vec<String> = checks
+            .iter()
+            .map(|c| match &c.over {
+                Some(o) => format!("{} / {o}", c.value),
+                None => c.value.clone(),
+            })
+            .collect();
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
         let sources: Vec<&str> = checks.iter().map(|c| c.source.as_str()).collect();
         let t = TableBuilder::new()
             .str("quantity", &labels)
             .str("value_of", &values)
             .f64("eqlab", got)
-            .f64("reference", checks.iter().map(|c| c.reference).collect())
+            .f64(
+                "reference",
+                checks
+                    .iter()
+                    .map(|c| c.reference.unwrap_or(f64::NAN))
+                    .collect(),
+            )
             .str("tolerance", &tol)
             .f64("error", err)
             .bool("pass", pass.clone())

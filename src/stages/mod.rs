@@ -22,6 +22,7 @@ pub mod nagent;
 pub mod paper_inputs;
 pub mod pde;
 pub mod rgan;
+pub mod rgan_figures;
 pub mod riccati;
 pub mod simulate;
 pub mod turnover;
@@ -58,8 +59,10 @@ impl Registry {
             Box::new(deep_bsde_eval::DeepBsdeEval),
             Box::new(fbsde_figures::FbsdeFigures),
             Box::new(nagent::NagentRiccati),
+            Box::new(nagent::LeadingOrder),
             Box::new(rgan::RganTrain),
             Box::new(rgan::RganEval),
+            Box::new(rgan_figures::RganFigures),
         ];
         #[cfg(feature = "data")]
         all.push(Box::new(load_table::LoadTable));

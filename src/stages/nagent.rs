@@ -1,9 +1,16 @@
-//! `nagent_riccati`: the N-agent quadratic-cost ground truth of the Reinforced-GAN paper
-//! (spec rgan §1.6): σ_t from the (H, F) Riccati system, μ_t and the trading rates along a
-//! sample path, and S₀ by simulation with the path-wise shift. The economy is given by the
-//! `economy` parameter shared with the R-GAN stages.
+//! The benchmarks of the Reinforced-GAN paper (spec rgan §1.6) as stages: `nagent_riccati`, the
+//! N-agent quadratic-cost ground truth (σ_t from the (H, F) Riccati system, S₀ by simulation
+//! with the path-wise shift), and `leading_order`, the GMS leading-order equilibrium for two
+//! agents (or the frictionless row, for case C). Both report the paper's table columns on test
+//! paths, with the same names as `rgan_eval`. The `economy` parameter is shared with the R-GAN
+//! stages.
 
-use crate::finance::nagent::{Economy, ground_truth, simulate_truth};
+use crate::deep::{brownian_increments, stream};
+use crate::finance::nagent::{
+    Economy, Simulation, ground_truth, leading_order, simulate_frictionless,
+    simulate_leading_order, simulate_truth,
+};
+use crate::finance::power::NormalisedPower;
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
 };
@@ -20,8 +27,59 @@ pub const ECONOMY_DOC: &str = "{gamma: [..], xi: [..], q, lambda?, alpha?, beta?
 const PARAMS: &[ParamSpec] = &[
     ParamSpec::req("economy", K::Any, ECONOMY_DOC),
     ParamSpec::opt("steps", K::Int, "100", "Euler steps K"),
-    ParamSpec::opt("paths", K::Int, "3000", "Monte-Carlo paths for S₀"),
+    ParamSpec::opt(
+        "test_paths",
+        K::Int,
+        "3000",
+        "test paths (give the stages of one comparison the same `seed:` to share them)",
+    ),
 ];
+
+/// Brownian increments of the test paths: stream 4 of the stage seed, as in `rgan_eval`.
+pub fn test_increments(seed: u64, paths: usize, steps: usize, horizon: f64) -> Vec<f64> {
+    brownian_increments(&mut stream(seed, 4), paths, steps, horizon / steps as f64)
+}
+
+/// The outputs every benchmark and evaluation shares: the paper's columns as scalars and the
+/// `paths` table (σ_t, E μ_t, μ_t and the rates on path 0, and σ_t of a benchmark when known).
+pub fn simulation_outputs(
+    sim: &Simulation,
+    e: &Economy,
+    benchmark_sigma: Option<Vec<Option<f64>>>,
+    test_paths: usize,
+) -> Result<Outputs> {
+    let steps = sim.sigma.len();
+    let dt = e.horizon / steps as f64;
+    let mut table = TableBuilder::new()
+        .f64("t", (0..steps).map(|k| k as f64 * dt).collect())
+        .f64("sigma", sim.sigma.clone());
+    if let Some(b) = benchmark_sigma {
+        table = table.opt_f64("benchmark_sigma", b);
+    }
+    table = table
+        .f64("mean_mu", sim.mean_mu.clone())
+        .f64("mu_path0", sim.mu_path.clone());
+    for a in 0..e.agents() {
+        table = table.f64(
+            &format!("rate_{}_path0", a + 1),
+            sim.rate_path.iter().map(|r| r[a]).collect(),
+        );
+    }
+    let m = &sim.metrics;
+    Ok(Outputs::new()
+        .table("paths", table.build()?)
+        .scalar("utility", m.utility)
+        .scalar("utility_se", m.utility_se)
+        .scalar("clearing", m.clear)
+        .scalar("clearing_se", m.clear_se)
+        .scalar("terminal", m.term)
+        .scalar("terminal_se", m.term_se)
+        .scalar("s0", m.s0)
+        .scalar("mu0", m.mu0)
+        .scalar("sigma0", m.sigma0)
+        .scalar("s_bar0", e.s_bar0())
+        .scalar("test_paths", test_paths as f64))
+}
 
 /// Parses an `economy:` mapping (defaults: α = 1, β = 2, s = 1, λ = 1e-2, spec rgan §5).
 pub fn parse_economy(v: &Value) -> std::result::Result<Economy, String> {
@@ -112,32 +170,88 @@ impl Stage for NagentRiccati {
                 ),
             ));
         }
-        p.require_at_least(&[("steps", 2), ("paths", 2)])
+        p.require_at_least(&[("steps", 2), ("test_paths", 2)])
     }
     fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {
         let e = economy(p)?;
-        let steps = p.usize("steps")?;
+        let (steps, paths) = (p.usize("steps")?, p.usize("test_paths")?);
         let g = ground_truth(&e, steps)?;
         ctx.check_cancelled()?;
-        let sim = simulate_truth(&e, &g, p.usize("paths")?, ctx.seed);
-        let n = e.agents();
-        let mut paths = TableBuilder::new()
-            .f64("t", g.t[..steps].to_vec())
-            .f64("sigma", g.sigma[..steps].to_vec())
-            .f64("mu", sim.mu_path.clone());
-        for a in 0..n {
-            paths = paths.f64(
-                &format!("rate_{}", a + 1),
-                sim.rate_path.iter().map(|r| r[a]).collect(),
-            );
+        let sim = simulate_truth(&e, &g, &test_increments(ctx.seed, paths, steps, e.horizon));
+        Ok(simulation_outputs(&sim, &e, None, paths)?.scalar("s0_se", sim.s0_se))
+    }
+}
+
+/// The `leading_order` stage kind.
+pub struct LeadingOrder;
+
+const LO_PARAMS: &[ParamSpec] = &[
+    ParamSpec::req("economy", K::Any, ECONOMY_DOC),
+    ParamSpec::opt("steps", K::Int, "100", "Euler steps K"),
+    ParamSpec::opt(
+        "test_paths",
+        K::Int,
+        "3000",
+        "test paths (give the stages of one comparison the same `seed:` to share them)",
+    ),
+    ParamSpec::opt(
+        "frictionless",
+        K::Bool,
+        "false",
+        "the frictionless row instead (σ = α, μ = μ̄; any N; case C's only benchmark)",
+    ),
+];
+
+impl Stage for LeadingOrder {
+    fn kind(&self) -> &'static str {
+        "leading_order"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "GMS leading-order equilibrium (N = 2, power costs) or the frictionless row, simulated on test paths"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        LO_PARAMS
+    }
+    fn sources(&self) -> &'static [&'static str] {
+        &[
+            "src/stages/nagent.rs",
+            "src/finance/nagent.rs",
+            "src/finance/power.rs",
+            "src/finance/ode.rs",
+        ]
+    }
+    fn check(&self, p: &Params) -> Result<(), ParamError> {
+        let e = check_economy(p)?;
+        let frictionless = p
+            .bool("frictionless")
+            .map_err(|err| ParamError::new("frictionless", err.to_string()))?;
+        if !frictionless && e.agents() != 2 {
+            return Err(ParamError::new(
+                "economy",
+                format!(
+                    "the leading-order benchmark is for 2 agents, got {} (set frictionless: true for the λ = 0 row)",
+                    e.agents()
+                ),
+            ));
         }
-        Ok(Outputs::new()
-            .table("paths", paths.build()?)
-            .scalar("sigma0", g.sigma[0])
-            .scalar("mu0", sim.mu_path[0])
-            .scalar("s0", sim.s0)
-            .scalar("s0_se", sim.s0_se)
-            .scalar("clearing", sim.clearing)
-            .scalar("s_bar0", e.s_bar0()))
+        p.require_at_least(&[("steps", 2), ("test_paths", 2)])
+    }
+    fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {
+        let e = economy(p)?;
+        let (steps, paths) = (p.usize("steps")?, p.usize("test_paths")?);
+        let dw = test_increments(ctx.seed, paths, steps, e.horizon);
+        if p.bool("frictionless")? {
+            let sim = simulate_frictionless(&e, steps, &dw);
+            return simulation_outputs(&sim, &e, None, paths);
+        }
+        // g of the boundary-value problem is the normalised g̃ of ODE (B.2) (see the test in
+        // finance::nagent), with its asymptote beyond the solved grid.
+        let np = NormalisedPower::solve(e.q)?;
+        let lo = leading_order(&e, -np.c)?;
+        let sim = simulate_leading_order(&e, &lo, |x| np.g_tilde(x), steps, &dw);
+        Ok(simulation_outputs(&sim, &e, None, paths)?.scalar("g_prime0", -np.c))
     }
 }

@@ -4,12 +4,11 @@
 //! GPU runs) or explicit `rounds`/`phase_steps`/`lr`/`batch` (the `cpu` schedules of the
 //! pipelines).
 
-use super::nagent::{ECONOMY_DOC, check_economy, economy};
+use super::nagent::{ECONOMY_DOC, check_economy, economy, simulation_outputs, test_increments};
 use crate::deep::DeepError;
 use crate::deep::rgan::{RganProblem, RganSchedule, increments, train_rgan};
 use crate::deep::stream;
 use crate::deep::train::{Hooks, to_bytes};
-use crate::finance::stats::standard_error;
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
 };
@@ -57,6 +56,12 @@ const PARAMS: &[ParamSpec] = &[
     ),
     ParamSpec::opt("batch", K::Int, "256", "custom: paths per Adam step"),
     ParamSpec::opt(
+        "terminal_weight",
+        K::Float,
+        "0",
+        "custom: weight c of the terminal loss when μ is learned; 0 = the authors' rule 3000·L_link/L_term at the first step of a fresh discriminator",
+    ),
+    ParamSpec::opt(
         "reinit",
         K::Bool,
         "false",
@@ -94,6 +99,7 @@ pub fn schedule(p: &Params) -> Result<RganSchedule> {
             rounds: 10,
             reinit: true,
             batch: 1000,
+            terminal_weight: None,
         },
         _ => RganSchedule {
             phase_steps: p
@@ -105,6 +111,7 @@ pub fn schedule(p: &Params) -> Result<RganSchedule> {
             rounds: p.usize("rounds")?,
             reinit: p.bool("reinit")?,
             batch: p.usize("batch")?,
+            terminal_weight: Some(p.f64("terminal_weight")?).filter(|&c| c > 0.0),
         },
     })
 }
@@ -198,7 +205,7 @@ impl Stage for RganTrain {
                 e => anyhow::Error::from(e),
             })?;
         let log = &trained.log;
-        let col = |f: fn(&crate::deep::rgan::Metrics) -> f64| -> Vec<f64> {
+        let col = |f: fn(&crate::finance::nagent::Metrics) -> f64| -> Vec<f64> {
             log.iter().map(|l| f(&l.metrics)).collect()
         };
         let last = log.last().map(|l| l.metrics).unwrap_or_default();
@@ -284,13 +291,13 @@ impl Stage for RganEval {
             Discriminator::new(&prob, 0, &device),
             file("discriminator")?,
         )?;
-        let dw = increments(&mut stream(ctx.seed, 4), p.usize("test_paths")?, &prob);
-        let (m, paths) = evaluate(&g, &d, &prob, &dw);
+        let paths = p.usize("test_paths")?;
         let e = &prob.economy;
-        let k = prob.steps;
-        let dt = e.horizon / k as f64;
+        let dw = test_increments(ctx.seed, paths, prob.steps, e.horizon);
+        let sim = evaluate(&g, &d, &prob, &dw);
         // Benchmark volatility: the exact Riccati σ_t (q = 2) or the constant leading order
         // (N = 2); none otherwise (spec rgan §5, case C).
+        let k = prob.steps;
         let bench: Vec<Option<f64>> = if e.q == 2.0 {
             let gt = crate::finance::nagent::ground_truth(e, k)?;
             gt.sigma[..k].iter().map(|&s| Some(s)).collect()
@@ -301,36 +308,6 @@ impl Stage for RganEval {
         } else {
             vec![None; k]
         };
-        let mean_mu: Vec<f64> = paths
-            .mu
-            .iter()
-            .map(|v| v.iter().sum::<f64>() / v.len() as f64)
-            .collect();
-        let mut table = TableBuilder::new()
-            .f64("t", (0..k).map(|i| i as f64 * dt).collect())
-            .f64("sigma", paths.sigma.clone())
-            .opt_f64("benchmark_sigma", bench)
-            .f64("mean_mu", mean_mu)
-            .f64("mu_path0", paths.mu.iter().map(|v| v[0]).collect());
-        for a in 0..e.agents() {
-            table = table.f64(
-                &format!("rate_{}_path0", a + 1),
-                paths.rate0.iter().map(|r| r[a]).collect(),
-            );
-        }
-        let n = dw.len() / k;
-        let sq: Vec<f64> = paths.terminal_error.iter().map(|x| x * x).collect();
-        Ok(Outputs::new()
-            .table("paths", table.build()?)
-            .scalar("utility", m.utility)
-            .scalar("utility_se", m.utility_se)
-            .scalar("clearing", m.clear)
-            .scalar("clearing_se", standard_error(&paths.clear))
-            .scalar("terminal", m.term)
-            .scalar("terminal_se", standard_error(&sq))
-            .scalar("s0", m.s0)
-            .scalar("mu0", m.mu0)
-            .scalar("sigma0", m.sigma0)
-            .scalar("test_paths", n as f64))
+        simulation_outputs(&sim, e, Some(bench), paths)
     }
 }
