@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rounds: get("rounds", "4").parse()?,
         reinit: get("reinit", "false").parse()?,
         batch: get("batch", "256").parse()?,
-        terminal_weight: args.get("c").map(|v| v.parse()).transpose()?,
+        terminal_ratio: get("kappa", "3000").parse()?,
     };
     let test = increments(&mut stream(7, 3), get("test", "1000").parse()?, &p);
     let t0 = Instant::now();
@@ -61,9 +61,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     train_rgan(&p, &sched, seed, &test, &hooks, &|l| {
         let m = l.metrics;
         println!(
-            "{:>3} {:<13} loss {:>10.3e} → {:>10.3e} | J {:.4} clear {:.2e} term {:.2e} S0 {:.4} mu0 {:.4} sig0 {:.4} | {:.0} s",
+            "{:>3} {:<13} c {:.2e} loss {:>10.3e} → {:>10.3e} | J {:.4} clear {:.2e} term {:.2e} S0 {:.4} mu0 {:.4} sig0 {:.4} | {:.0} s",
             l.round,
             l.phase,
+            l.terminal_weight,
             l.first_loss,
             l.last_loss,
             m.utility,

@@ -123,7 +123,7 @@ fn rgan_train_stores_both_networks_and_eval_reloads_them() {
     let f = p.write(
         "g.yaml",
         &format!(
-            "seed: 3\nstages:\n  train:\n    kind: rgan_train\n    with: {{economy: {economy}, steps: 10, width: 8, depth: 2, rounds: 2, phase_steps: [3], batch: 16, test_paths: 32}}\n  eval:\n    kind: rgan_eval\n    needs: train\n    with: {{test_paths: 50}}\n"
+            "seed: 3\nstages:\n  train:\n    kind: rgan_train\n    with: {{economy: {economy}, steps: 10, width: 8, depth: 2, rounds: 2, phase_steps: [3], batch: 16, test_paths: 32}}\n  eval:\n    kind: rgan_eval\n    seed: 7\n    needs: train\n    with: {{test_paths: 50}}\n  lo:\n    kind: leading_order\n    seed: 7\n    with: {{economy: {economy}, steps: 10, test_paths: 50}}\n  fig:\n    kind: rgan_figures\n    needs: [lo, eval]\n    with: {{agents: [1, 2]}}\n  cmp:\n    kind: compare\n    needs: [lo, eval]\n    with:\n      checks:\n        - {{value: eval.clearing, max: 1e9}}\n        - {{value: lo.sigma0, over: lo.sigma0, min: 1, max: 1}}\n        - {{value: lo.clearing, min: 1}}\n"
         ),
     );
     let f = f.to_str().unwrap();
@@ -140,6 +140,19 @@ fn rgan_train_stores_both_networks_and_eval_reloads_them() {
     assert_eq!(s["s0"], train["scalars"]["s0"], "{s}");
     assert!(s["clearing"].as_f64().unwrap().is_finite());
     assert_eq!(s["test_paths"].as_f64(), Some(50.0));
+    // Benchmark and evaluation share their test paths (same `seed:`), the figures draw both, and
+    // one-sided bounds and ratios are judged: 2 of the 3 checks pass.
+    let fig = p.record("fig");
+    for f in ["sigma", "mu", "rates", "sigma_png"] {
+        assert!(fig["files"].get(f).is_some(), "{f}: {}", fig["files"]);
+    }
+    let cmp = p.record("cmp");
+    assert_eq!(
+        cmp["scalars"]["passed"].as_f64(),
+        Some(2.0),
+        "{}",
+        cmp["scalars"]
+    );
 
     // mu_known with q ≠ 2 and N > 2 is rejected up front.
     let bad = p.write(

@@ -300,9 +300,10 @@ pub struct RganSchedule {
     pub reinit: bool,
     /// Paths per Adam step.
     pub batch: usize,
-    /// Weight c of the terminal loss when μ is learned; `None`: the authors' rule
-    /// c = 3000·L_link/L_term at the first step of a freshly initialised discriminator.
-    pub terminal_weight: Option<f64>,
+    /// κ of the terminal-loss weight c = κ·L_link/L_term (μ learned), both measured at the
+    /// first step of a freshly initialised discriminator: every phase with `reinit`, only the
+    /// first with warm starts. The authors use κ = 3000 with their random initial prices.
+    pub terminal_ratio: f64,
 }
 
 /// One logged phase.
@@ -316,6 +317,8 @@ pub struct PhaseLog {
     pub first_loss: f64,
     /// Loss at the last step.
     pub last_loss: f64,
+    /// Terminal-loss weight c of a discriminator phase (NaN for a generator phase).
+    pub terminal_weight: f64,
     /// Test metrics after the phase.
     pub metrics: Metrics,
 }
@@ -327,6 +330,7 @@ impl PhaseLog {
             phase,
             first_loss: log.loss.first().copied().unwrap_or(f64::NAN),
             last_loss: log.loss.last().copied().unwrap_or(f64::NAN),
+            terminal_weight: f64::NAN,
             metrics,
         }
     }
@@ -386,10 +390,10 @@ pub fn train_rgan(
     let mut batches = stream(seed, 12);
     let mut log = Vec::new();
     let pick = |v: &[usize], r: usize| v[r.min(v.len() - 1)];
-    // The terminal-loss weight c = 3000·L_link/L_term is measured at the first step of a phase
+    // The terminal-loss weight c = κ·L_link/L_term is measured at the first step of a phase
     // whose discriminator is freshly initialised (spec rgan §4.4): every phase with `reinit`, only
     // the first one with warm starts (a warm discriminator has L_term ≈ 0 and c would explode).
-    let mut weight: Option<f64> = sched.terminal_weight;
+    let mut weight: Option<f64> = None;
     for round in 0..sched.rounds {
         let steps = pick(&sched.phase_steps, round);
         let lr = sched.lr[round.min(sched.lr.len() - 1)];
@@ -429,7 +433,7 @@ pub fn train_rgan(
             d = Discriminator::new(p, derive_seed(seed, 101 + 2 * round as u64), &device);
         }
         let frozen_g = g.clone().no_grad();
-        if sched.reinit && sched.terminal_weight.is_none() {
+        if sched.reinit {
             weight = None;
         }
         let (d_new, d_log) = train(
@@ -445,7 +449,7 @@ pub fn train_rgan(
                     *weight.get_or_insert_with(|| {
                         let link: f64 = r.link.clone().into_scalar();
                         let term: f64 = r.term.clone().into_scalar();
-                        3000.0 * link / term.max(1e-300)
+                        sched.terminal_ratio * link / term.max(1e-300)
                     })
                 };
                 r.term.mul_scalar(c) + r.link + r.disc_reg
@@ -453,12 +457,19 @@ pub fn train_rgan(
             None,
         )?;
         d = d_new;
-        let entry = PhaseLog::new(
-            round,
-            "discriminator",
-            &d_log,
-            evaluate(&g, &d, p, test_dw).metrics,
-        );
+        let entry = PhaseLog {
+            terminal_weight: if p.mu_known || !p.link {
+                1.0
+            } else {
+                weight.unwrap_or(f64::NAN)
+            },
+            ..PhaseLog::new(
+                round,
+                "discriminator",
+                &d_log,
+                evaluate(&g, &d, p, test_dw).metrics,
+            )
+        };
         on_phase(&entry);
         log.push(entry);
     }
@@ -512,7 +523,7 @@ mod tests {
             rounds: 2,
             reinit: true,
             batch: 16,
-            terminal_weight: None,
+            terminal_ratio: 3000.0,
         };
         let test = increments(&mut stream(9, 3), 32, &p);
         let hooks = Hooks {

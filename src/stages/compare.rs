@@ -141,7 +141,7 @@ impl Stage for Compare {
         "compare"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "paper-vs-eqlab table: upstream scalars against reference values with tolerances"

@@ -144,7 +144,7 @@ impl Stage for NagentRiccati {
         "nagent_riccati"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "N-agent quadratic-cost equilibrium (Riccati ground truth): σ_t, μ_t, rates, S₀"

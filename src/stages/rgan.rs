@@ -56,10 +56,10 @@ const PARAMS: &[ParamSpec] = &[
     ),
     ParamSpec::opt("batch", K::Int, "256", "custom: paths per Adam step"),
     ParamSpec::opt(
-        "terminal_weight",
+        "terminal_ratio",
         K::Float,
-        "0",
-        "custom: weight c of the terminal loss when μ is learned; 0 = the authors' rule 3000·L_link/L_term at the first step of a fresh discriminator",
+        "3000",
+        "custom: κ of the terminal-loss weight c = κ·L_link/L_term (μ learned) at the first step of a fresh discriminator; the authors' 3000",
     ),
     ParamSpec::opt(
         "reinit",
@@ -99,7 +99,7 @@ pub fn schedule(p: &Params) -> Result<RganSchedule> {
             rounds: 10,
             reinit: true,
             batch: 1000,
-            terminal_weight: None,
+            terminal_ratio: 3000.0,
         },
         _ => RganSchedule {
             phase_steps: p
@@ -111,7 +111,7 @@ pub fn schedule(p: &Params) -> Result<RganSchedule> {
             rounds: p.usize("rounds")?,
             reinit: p.bool("reinit")?,
             batch: p.usize("batch")?,
-            terminal_weight: Some(p.f64("terminal_weight")?).filter(|&c| c > 0.0),
+            terminal_ratio: p.f64("terminal_ratio")?,
         },
     })
 }
@@ -121,7 +121,7 @@ impl Stage for RganTrain {
         "rgan_train"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "Reinforced-GAN equilibrium solver (N agents, burn f64 CPU): trains and stores both networks"
@@ -219,6 +219,10 @@ impl Stage for RganTrain {
                     .str("phase", &log.iter().map(|l| l.phase).collect::<Vec<_>>())
                     .f64("first_loss", log.iter().map(|l| l.first_loss).collect())
                     .f64("last_loss", log.iter().map(|l| l.last_loss).collect())
+                    .f64(
+                        "terminal_weight",
+                        log.iter().map(|l| l.terminal_weight).collect(),
+                    )
                     .f64("utility", col(|m| m.utility))
                     .f64("clearing", col(|m| m.clear))
                     .f64("terminal", col(|m| m.term))
@@ -251,7 +255,7 @@ impl Stage for RganEval {
         "rgan_eval"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "evaluates stored R-GAN weights on fresh paths: ΣJ ± se, clearing, terminal, S₀, μ₀, σ_t vs benchmark"
