@@ -2,8 +2,8 @@
 CARGO ?= cargo
 EQLAB := target/debug/eqlab
 # The default paper pipelines: GMS Sections 2–5 (published inputs, then the same chain on the S&P
-# 500 data) and Sections 6–7 (Riccati, PDE, deep BSDE training).
-PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml pipelines/gms-fbsde.yaml
+# 500 data), Sections 6–7 (Riccati, PDE, deep BSDE training) and the Reinforced-GAN paper.
+PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml pipelines/gms-fbsde.yaml pipelines/rgan.yaml
 
 .PHONY: build run test lint fmt fuzz bench-engine bench-science bench-train bench-rgan stage-versions clean
 

@@ -56,7 +56,7 @@ impl Stage for Calibration {
         "frictionless_calibration"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "frictionless equilibrium: γ¹, γ², μ̄, initial allocations, premium loading (GMS §2, §5)"
@@ -67,7 +67,7 @@ impl Stage for Calibration {
     fn sources(&self) -> &'static [&'static str] {
         &[
             "src/stages/calibration.rs",
-            "src/stages/mod.rs",
+            "src/stages/shared.rs",
             "src/finance/calibration.rs",
         ]
     }

@@ -42,7 +42,7 @@ struct Check {
 }
 
 impl Check {
-    /// Whether `v` passes, the error shown (relative, absolute, or NaN for bounds) and the
+    /// Whether `v` passes, the error shown (relative, absolute, or NaN for bounds: none) and the
     /// tolerance as text.
     fn judge(&self, v: f64) -> (bool, f64, String) {
         let Some(reference) = self.reference else {
@@ -223,15 +223,14 @@ impl Stage for Compare {
             .str("quantity", &labels)
             .str("value_of", &values)
             .f64("eqlab", got)
-            .f64(
-                "reference",
-                checks
-                    .iter()
-                    .map(|c| c.reference.unwrap_or(f64::NAN))
+            .opt_f64("reference", checks.iter().map(|c| c.reference).collect())
+            .str("tolerance", &tol)
+            .opt_f64(
+                "error",
+                err.into_iter()
+                    .map(|e| Some(e).filter(|e| e.is_finite()))
                     .collect(),
             )
-            .str("tolerance", &tol)
-            .f64("error", err)
             .bool("pass", pass.clone())
             .str("source", &sources)
             .build()?;

@@ -123,7 +123,7 @@ impl Stage for CostOde {
         "cost_ode"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "solve the ODE (3.5)/(B.2) for g: c_q, Z_q, V_q, g̃, physical g and residuals"
@@ -134,7 +134,7 @@ impl Stage for CostOde {
     fn sources(&self) -> &'static [&'static str] {
         &[
             "src/stages/cost_ode.rs",
-            "src/stages/mod.rs",
+            "src/stages/shared.rs",
             "src/finance/power.rs",
             "src/finance/general.rs",
             "src/finance/costs.rs",

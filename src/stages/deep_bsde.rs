@@ -107,7 +107,7 @@ impl Stage for DeepBsde {
         "deep_bsde"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "deep BSDE solver in burn (f64, CPU): trains and stores the weights"
@@ -118,7 +118,7 @@ impl Stage for DeepBsde {
     fn sources(&self) -> &'static [&'static str] {
         &[
             "src/stages/deep_bsde.rs",
-            "src/stages/mod.rs",
+            "src/stages/shared.rs",
             "src/deep/mod.rs",
             "src/deep/bsde.rs",
             "src/deep/nets.rs",

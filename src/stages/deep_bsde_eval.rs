@@ -64,7 +64,7 @@ impl Stage for DeepBsdeEval {
         "deep_bsde_eval"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "evaluates stored deep BSDE weights on fresh paths (corrections, residuals, Figure 4 rates)"
@@ -74,6 +74,7 @@ impl Stage for DeepBsdeEval {
     }
     fn sources(&self) -> &'static [&'static str] {
         &[
+            "src/stages/shared.rs",
             "src/stages/deep_bsde_eval.rs",
             "src/stages/deep_bsde.rs",
             "src/deep/mod.rs",

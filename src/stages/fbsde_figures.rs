@@ -45,7 +45,7 @@ impl Stage for FbsdeFigures {
         "fbsde_figures"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "Figures 4–6 (learned rate vs PDE/ODE; price and volatility corrections) as SVG and PNG"
@@ -54,7 +54,11 @@ impl Stage for FbsdeFigures {
         PARAMS
     }
     fn sources(&self) -> &'static [&'static str] {
-        &["src/stages/fbsde_figures.rs", "src/report/figures.rs"]
+        &[
+            "src/stages/shared.rs",
+            "src/stages/fbsde_figures.rs",
+            "src/report/figures.rs",
+        ]
     }
     fn run(&self, _ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let steps = p.usize("steps")? as f64;

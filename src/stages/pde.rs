@@ -46,7 +46,7 @@ impl Stage for FiniteHorizonPde {
         "finite_horizon_pde"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "finite-horizon PDE (6.16) by upwind method of lines: f(t, x) and the trading rate"
@@ -57,7 +57,7 @@ impl Stage for FiniteHorizonPde {
     fn sources(&self) -> &'static [&'static str] {
         &[
             "src/stages/pde.rs",
-            "src/stages/mod.rs",
+            "src/stages/shared.rs",
             "src/finance/pde.rs",
             "src/finance/costs.rs",
             "src/finance/calibration.rs",

@@ -219,9 +219,11 @@ impl Stage for RganTrain {
                     .str("phase", &log.iter().map(|l| l.phase).collect::<Vec<_>>())
                     .f64("first_loss", log.iter().map(|l| l.first_loss).collect())
                     .f64("last_loss", log.iter().map(|l| l.last_loss).collect())
-                    .f64(
+                    .opt_f64(
                         "terminal_weight",
-                        log.iter().map(|l| l.terminal_weight).collect(),
+                        log.iter()
+                            .map(|l| Some(l.terminal_weight).filter(|c| c.is_finite()))
+                            .collect(),
                     )
                     .f64("utility", col(|m| m.utility))
                     .f64("clearing", col(|m| m.clear))

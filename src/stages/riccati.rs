@@ -45,7 +45,7 @@ impl Stage for RiccatiBenchmark {
         "riccati_benchmark"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "HMP Riccati benchmark (q = 2, endogenous volatility) and the exact discrete Euler solution"
@@ -56,7 +56,7 @@ impl Stage for RiccatiBenchmark {
     fn sources(&self) -> &'static [&'static str] {
         &[
             "src/stages/riccati.rs",
-            "src/stages/mod.rs",
+            "src/stages/shared.rs",
             "src/finance/riccati.rs",
             "src/finance/ode.rs",
             "src/finance/calibration.rs",

@@ -61,7 +61,7 @@ impl Stage for Simulate {
         "simulate_equilibrium"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "simulate X, μ_t, premium and turnover for every cost model on common Brownian paths"
@@ -72,7 +72,7 @@ impl Stage for Simulate {
     fn sources(&self) -> &'static [&'static str] {
         &[
             "src/stages/simulate.rs",
-            "src/stages/mod.rs",
+            "src/stages/shared.rs",
             "src/finance/sde.rs",
             "src/finance/stats.rs",
             "src/finance/power.rs",

@@ -51,7 +51,7 @@ impl Stage for TurnoverMatching {
         "turnover_matching"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "calibrate λ and β of proportional, quadratic and power costs to the turnover (GMS §5.3–5.4)"
@@ -62,7 +62,7 @@ impl Stage for TurnoverMatching {
     fn sources(&self) -> &'static [&'static str] {
         &[
             "src/stages/turnover.rs",
-            "src/stages/mod.rs",
+            "src/stages/shared.rs",
             "src/finance/turnover.rs",
             "src/finance/power.rs",
             "src/finance/ode.rs",
