@@ -126,8 +126,6 @@ pub struct Rollout {
     pub link: Tensor<1>,
     /// Discriminator regularisation 1e-3(mean σ² + mean μ²).
     pub disc_reg: Tensor<1>,
-    /// Clearing error mean_{i,k}((1/N)Σₙφ̇ⁿ)².
-    pub clear: Tensor<1>,
     /// Per-path utility −(1/N)Σₙ(1/K²)Σₖℓⁿ (unweighted), `[M]` on the host when recorded.
     pub utility: Option<Vec<f64>>,
     /// Recorded path data (when asked).
@@ -272,14 +270,13 @@ pub fn rollout(
     if let Some(r) = rec.as_mut() {
         r.sigma = host(sigma_all);
         r.terminal_error = host(terminal);
-        r.clear = host(clear_path.clone());
+        r.clear = host(clear_path);
     }
     Rollout {
         gen_loss,
         term,
         link: link.mean(),
         disc_reg,
-        clear: clear_path.mean(),
         utility,
         paths: rec,
     }
