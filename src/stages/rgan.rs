@@ -121,7 +121,7 @@ impl Stage for RganTrain {
         "rgan_train"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "Reinforced-GAN equilibrium solver (N agents, burn f64 CPU): trains and stores both networks"
@@ -257,7 +257,7 @@ impl Stage for RganEval {
         "rgan_eval"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "evaluates stored R-GAN weights on fresh paths: ΣJ ± se, clearing, terminal, S₀, μ₀, σ_t vs benchmark"
