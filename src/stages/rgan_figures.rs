@@ -39,7 +39,7 @@ impl Stage for RganFigures {
         "rgan_figures"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "σ_t, μ_t and trading-rate figures of one R-GAN case against its benchmarks (SVG and PNG)"
@@ -129,7 +129,7 @@ impl Stage for RganFigures {
                     "time t",
                     "φ̇ⁿ_t (shares per unit time)",
                     &rates,
-                    Some((0.0, "")),
+                    None,
                 )?,
             );
         }
