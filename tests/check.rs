@@ -43,10 +43,10 @@ fn the_ci_golden_file_passes_and_perturbations_fail() {
     let o = p.eqlab(&["check", f]);
     let out = text(&o.stdout);
     assert!(o.status.success(), "{out}\n{}", text(&o.stderr));
-    assert!(out.contains("26 passed, 0 failed"), "{out}");
+    assert!(out.contains("37 passed, 0 failed"), "{out}");
     let xml = std::fs::read_to_string(p.store().join("reports/ci/check.xml")).unwrap();
     assert!(
-        well_formed_xml(&xml) && xml.contains("tests=\"26\" failures=\"0\""),
+        well_formed_xml(&xml) && xml.contains("tests=\"37\" failures=\"0\""),
         "{xml}"
     );
 
@@ -60,7 +60,7 @@ fn the_ci_golden_file_passes_and_perturbations_fail() {
     assert!(
         out.contains("simulate.quadratic.acf_turnover_1")
             && out.contains("FAIL")
-            && out.contains("25 passed, 1 failed"),
+            && out.contains("36 passed, 1 failed"),
         "{out}"
     );
     let xml = std::fs::read_to_string(p.store().join("reports/ci/check.xml")).unwrap();
