@@ -21,19 +21,22 @@ use serde_json::Value;
 /// The `nagent_riccati` stage kind.
 pub struct NagentRiccati;
 
-/// The `economy` parameter's spec (shared with the R-GAN stages).
-pub const ECONOMY_DOC: &str = "{gamma: [..], xi: [..], q, lambda?, alpha?, beta?, s?, horizon}";
+/// The `economy` parameter's documentation.
+const ECONOMY_DOC: &str = "{gamma: [..], xi: [..], q, lambda?, alpha?, beta?, s?, horizon}";
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec::req("economy", K::Any, ECONOMY_DOC),
-    ParamSpec::opt("steps", K::Int, "100", "Euler steps K"),
-    ParamSpec::opt(
-        "test_paths",
-        K::Int,
-        "3000",
-        "test paths (give the stages of one comparison the same `seed:` to share them)",
-    ),
-];
+/// The `economy` parameter (shared with the R-GAN stages).
+pub const ECONOMY: ParamSpec = ParamSpec::req("economy", K::Any, ECONOMY_DOC);
+/// The `steps` parameter: Euler steps K (shared with the R-GAN stages).
+pub const STEPS: ParamSpec = ParamSpec::opt("steps", K::Int, "100", "Euler steps K");
+/// The `test_paths` parameter (shared with `rgan_eval`).
+pub const TEST_PATHS: ParamSpec = ParamSpec::opt(
+    "test_paths",
+    K::Int,
+    "3000",
+    "test paths (give the stages of one comparison the same `seed:` to share them)",
+);
+
+const PARAMS: &[ParamSpec] = &[ECONOMY, STEPS, TEST_PATHS];
 
 /// Brownian increments of the test paths: stream 4 of the stage seed, as in `rgan_eval`.
 pub fn test_increments(seed: u64, paths: usize, steps: usize, horizon: f64) -> Vec<f64> {
@@ -144,7 +147,7 @@ impl Stage for NagentRiccati {
         "nagent_riccati"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "N-agent quadratic-cost equilibrium (Riccati ground truth): σ_t, μ_t, rates, S₀"
@@ -186,14 +189,9 @@ impl Stage for NagentRiccati {
 pub struct LeadingOrder;
 
 const LO_PARAMS: &[ParamSpec] = &[
-    ParamSpec::req("economy", K::Any, ECONOMY_DOC),
-    ParamSpec::opt("steps", K::Int, "100", "Euler steps K"),
-    ParamSpec::opt(
-        "test_paths",
-        K::Int,
-        "3000",
-        "test paths (give the stages of one comparison the same `seed:` to share them)",
-    ),
+    ECONOMY,
+    STEPS,
+    TEST_PATHS,
     ParamSpec::opt(
         "frictionless",
         K::Bool,
@@ -207,7 +205,7 @@ impl Stage for LeadingOrder {
         "leading_order"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "GMS leading-order equilibrium (N = 2, power costs) or the frictionless row, simulated on test paths"

@@ -4,7 +4,9 @@
 //! GPU runs) or explicit `rounds`/`phase_steps`/`lr`/`batch` (the `cpu` schedules of the
 //! pipelines).
 
-use super::nagent::{ECONOMY_DOC, check_economy, economy, simulation_outputs, test_increments};
+use super::nagent::{
+    ECONOMY, STEPS, TEST_PATHS, check_economy, economy, simulation_outputs, test_increments,
+};
 use crate::deep::DeepError;
 use crate::deep::rgan::{RganProblem, RganSchedule, increments, train_rgan};
 use crate::deep::stream;
@@ -19,8 +21,8 @@ use anyhow::Result;
 pub struct RganTrain;
 
 const PARAMS: &[ParamSpec] = &[
-    ParamSpec::req("economy", K::Any, ECONOMY_DOC),
-    ParamSpec::opt("steps", K::Int, "100", "Euler steps K"),
+    ECONOMY,
+    STEPS,
     ParamSpec::opt(
         "mu_known",
         K::Bool,
@@ -121,7 +123,7 @@ impl Stage for RganTrain {
         "rgan_train"
     }
     fn version(&self) -> u32 {
-        3
+        4
     }
     fn about(&self) -> &'static str {
         "Reinforced-GAN equilibrium solver (N agents, burn f64 CPU): trains and stores both networks"
@@ -245,19 +247,14 @@ impl Stage for RganTrain {
 /// The `rgan_eval` stage kind.
 pub struct RganEval;
 
-const EVAL_PARAMS: &[ParamSpec] = &[ParamSpec::opt(
-    "test_paths",
-    K::Int,
-    "3000",
-    "fresh test paths (the paper uses 3000)",
-)];
+const EVAL_PARAMS: &[ParamSpec] = &[TEST_PATHS];
 
 impl Stage for RganEval {
     fn kind(&self) -> &'static str {
         "rgan_eval"
     }
     fn version(&self) -> u32 {
-        3
+        4
     }
     fn about(&self) -> &'static str {
         "evaluates stored R-GAN weights on fresh paths: ΣJ ± se, clearing, terminal, S₀, μ₀, σ_t vs benchmark"
