@@ -192,14 +192,29 @@ fn lookup(
     let (stage, rest) = split_stage(addr)
         .ok_or_else(|| anyhow!("'{addr}' is not STAGE.SCALAR or STAGE.TABLE.COLUMN[...]"))?;
     if let Some(r) = records.get(stage) {
-        return value_in(store, r, rest, want_se);
+        return value_in(store, stage, r, rest, want_se);
     }
-    // A stage with several instances (replicates): mean and standard error over them.
-    let inst: Vec<&Record> = p
-        .stages
+    // A stage with several instances: replicates of one sweep point are averaged (mean and
+    // standard error); different sweep points never are — the check must name one.
+    let decls: Vec<_> = p.stages.iter().filter(|s| s.base == stage).collect();
+    let point = |d: &crate::spec::StageDecl| crate::exec::prepare::upstream_point(d);
+    if decls.iter().any(|d| point(d) != point(decls[0])) {
+        let mut names: Vec<String> = Vec::new();
+        for d in decls.iter().filter(|d| d.replicate.unwrap_or(0) == 0) {
+            let n = d.name.replace(",rep=0]", "]").replace("[rep=0]", "");
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        bail!(
+            "stage '{stage}' is swept over {} points; name one of them: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
+    let inst: Vec<(&str, &Record)> = decls
         .iter()
-        .filter(|s| s.base == stage)
-        .filter_map(|s| records.get(&s.name))
+        .filter_map(|s| records.get(&s.name).map(|r| (s.name.as_str(), r)))
         .collect();
     if inst.is_empty() {
         let names: Vec<&str> = records.keys().map(String::as_str).collect();
@@ -210,7 +225,7 @@ fn lookup(
     }
     let xs = inst
         .iter()
-        .map(|r| value_in(store, r, rest, false).map(|v| v.0))
+        .map(|(name, r)| value_in(store, name, r, rest, false).map(|v| v.0))
         .collect::<Result<Vec<f64>>>()?;
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
@@ -219,13 +234,19 @@ fn lookup(
     Ok((mean, se))
 }
 
-fn value_in(store: &Store, r: &Record, rest: &str, want_se: bool) -> Result<(f64, Option<f64>)> {
+fn value_in(
+    store: &Store,
+    stage: &str,
+    r: &Record,
+    rest: &str,
+    want_se: bool,
+) -> Result<(f64, Option<f64>)> {
     if !rest.ends_with(']') {
         let v = r
             .scalars
             .get(rest)
             .copied()
-            .ok_or_else(|| anyhow!("stage '{}' has no scalar '{rest}'", r.stage))?;
+            .ok_or_else(|| anyhow!("stage '{stage}' has no scalar '{rest}'"))?;
         return Ok((v, None));
     }
     let (table, col_sel) = rest
@@ -238,7 +259,7 @@ fn value_in(store: &Store, r: &Record, rest: &str, want_se: bool) -> Result<(f64
     let tref = r
         .tables
         .get(table)
-        .ok_or_else(|| anyhow!("stage '{}' has no table '{table}'", r.stage))?;
+        .ok_or_else(|| anyhow!("stage '{stage}' has no table '{table}'"))?;
     let t = store.get_table(&tref.object)?;
     let row = match sel.split_once('=') {
         Some((k, v)) => {

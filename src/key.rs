@@ -20,29 +20,67 @@ pub struct StageKey {
     pub params: BTreeMap<String, Value>,
     /// Content hashes of input files named by path parameters: parameter → blake3.
     pub files: BTreeMap<String, String>,
-    /// Upstream outputs: upstream stage → output name → object hash.
-    pub inputs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Upstream stages in `needs` order: everything of them that the stage is given.
+    pub inputs: Vec<InputKey>,
     /// The seed of the stage's random streams.
     pub seed: u64,
+}
+
+/// One upstream stage as a consumer sees it: its name, sweep point, replicate, parameters and
+/// output hashes. All of these reach the stage (`collect` tabulates names and points in `needs`
+/// order), so all of them are in the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputKey {
+    /// Upstream stage (instance) name.
+    pub stage: String,
+    /// Its sweep point: axis → value, in axis order.
+    pub point: Vec<(String, Value)>,
+    /// Its replicate index, when replicated.
+    pub replicate: Option<u64>,
+    /// Its parameters after references and defaults.
+    pub params: BTreeMap<String, Value>,
+    /// Output name → object hash.
+    pub outputs: BTreeMap<String, String>,
 }
 
 impl StageKey {
     /// The hex blake3 of the canonical encoding.
     pub fn hash(&self) -> String {
         let mut h = blake3::Hasher::new();
-        h.update(b"eqlab-key-v1\0");
+        h.update(b"eqlab-key-v2\0");
         canonical(&mut h, &serde_json::to_value(self).unwrap_or(Value::Null));
         h.finalize().to_hex().to_string()
     }
 
-    /// The key as (dotted path, printable value) leaves, sorted by path.
+    /// The key as (dotted path, printable value) leaves, sorted by path. Upstream stages are
+    /// listed by name (`inputs.<stage>.outputs.<name>`) plus their order (`inputs_order`).
     pub fn leaves(&self) -> Vec<(String, String)> {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            let by_name: serde_json::Map<String, Value> = self
+                .inputs
+                .iter()
+                .map(|i| {
+                    let mut x = serde_json::to_value(i).unwrap_or(Value::Null);
+                    if let Value::Object(o) = &mut x {
+                        o.remove("stage");
+                    }
+                    (i.stage.clone(), x)
+                })
+                .collect();
+            m.insert("inputs".into(), Value::Object(by_name));
+            m.insert(
+                "inputs_order".into(),
+                Value::Array(
+                    self.inputs
+                        .iter()
+                        .map(|i| Value::String(i.stage.clone()))
+                        .collect(),
+                ),
+            );
+        }
         let mut out = Vec::new();
-        flatten(
-            "",
-            &serde_json::to_value(self).unwrap_or(Value::Null),
-            &mut out,
-        );
+        flatten("", &v, &mut out);
         out
     }
 }
@@ -164,7 +202,7 @@ mod tests {
             version: 1,
             params: [("q".to_string(), serde_json::json!(q))].into(),
             files: BTreeMap::new(),
-            inputs: BTreeMap::new(),
+            inputs: Vec::new(),
             seed: 7,
         }
     }

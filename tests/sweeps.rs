@@ -130,9 +130,8 @@ fn the_q_sweep_tends_to_proportional_costs_and_matches_single_runs() {
         "matching.powers=[1.5, 2.0]",
     ]);
     let rec = |stage: &str| {
-        p.records()
+        p.records_of(stage)
             .into_iter()
-            .filter(|r| r["stage"] == stage)
             .map(|r| r["scalars"].clone())
             .collect::<Vec<_>>()
     };

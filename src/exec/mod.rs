@@ -2,9 +2,10 @@
 //! (in parallel, up to `-j`), stores their outputs and records, and reports progress.
 //!
 //! Guarantees: a record is written only after all its objects, and only for a stage that
-//! finished; a failing stage stops only its dependents; Ctrl-C stops scheduling, lets running
-//! stages notice the cancellation, and leaves nothing partial visible. The finance lives in
-//! `stages`, the disk layout in `store`.
+//! finished; a failing stage — an error, a panic, a damaged input, a full disk — fails only
+//! that stage and stops only its dependents; the run log is always written; Ctrl-C stops
+//! scheduling, lets running stages notice the cancellation, and leaves nothing partial visible.
+//! The finance lives in `stages`, the disk layout in `store`.
 
 pub mod plan;
 pub mod prepare;
@@ -14,9 +15,9 @@ use crate::graph::Dag;
 use crate::spec::Pipeline;
 use crate::stage::{Cancelled, Inputs, Outputs, Stage, StageCtx, Upstream};
 use crate::stages::Registry;
-use crate::store::record::{host_name, now_rfc3339};
-use crate::store::{FileRef, Record, RunLog, RunStage, Store};
-use crate::table::{TableBuilder, first_nonfinite};
+use crate::store::record::{METRICS, host_name, metrics_table, now_rfc3339};
+use crate::store::{FileRef, Record, RecordMeta, RunLog, RunStage, Store};
+use crate::table::first_nonfinite;
 use anyhow::{Context, Result, anyhow, bail};
 use prepare::{Lookup, lookup, prepare};
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,7 +95,28 @@ pub fn instance_names(p: &Pipeline, names: &[String]) -> Result<Vec<String>> {
 }
 
 enum Msg {
-    Done(String, Result<Record>, f64),
+    Done(String, Result<Computed>, f64),
+}
+
+/// What computing a stage gave: the record, and whether another process computed it while
+/// this run waited for the key's lock.
+struct Computed {
+    record: Record,
+    reused: bool,
+}
+
+/// The message of a panic payload.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Runs `f`, turning a panic into an error naming the stage.
+fn no_panic<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(anyhow!("stage '{name}' panicked: {}", panic_message(&*p))))
 }
 
 /// Runs a pipeline; returns the run log (also saved in the store).
@@ -155,7 +177,7 @@ pub fn run(
                 {
                     continue;
                 }
-                let prep = match prepare(p, decl, stage, &done) {
+                let prep = match no_panic(name, || prepare(p, decl, stage, &done)) {
                     Ok(x) => x,
                     Err(e) => {
                         let o =
@@ -165,17 +187,23 @@ pub fn run(
                     }
                 };
                 if !force.contains(name) {
-                    match lookup(store, &prep.hash)? {
-                        Lookup::Hit(r) => {
+                    match lookup(store, &prep.hash, true) {
+                        Ok(Lookup::Hit(r)) => {
                             let o = RunStage::new(name, &decl.kind, status::CACHED).key(&prep.hash);
                             finish(&ui, &mut outcome, &mut finished_order, o);
                             done.insert(name.clone(), *r);
                             continue;
                         }
-                        Lookup::Damaged(why) => ui.warn(&format!(
+                        Ok(Lookup::Damaged(why)) => ui.warn(&format!(
                             "stored result of stage '{name}' is damaged: {why}; recomputing"
                         )),
-                        Lookup::Miss => {}
+                        Ok(Lookup::Miss) => {}
+                        Err(e) => {
+                            let o = RunStage::new(name, &decl.kind, status::FAILED)
+                                .error(format!("looking up the stored result: {e:#}"));
+                            finish(&ui, &mut outcome, &mut finished_order, o);
+                            continue;
+                        }
                     }
                 }
                 running.insert(name.clone());
@@ -192,7 +220,9 @@ pub fn run(
                 scope.spawn(move || {
                     let t = Instant::now();
                     let ctx = StageCtx::new(prep.key.seed, bar, store.root().join("tmp"), cancel);
-                    let res = compute(p, &name, stage, store, &prep, &upstream, &ctx, forced);
+                    let res = no_panic(&name, || {
+                        compute(p, &name, stage, store, &prep, &upstream, &ctx, forced)
+                    });
                     let _ = tx.send(Msg::Done(name, res, t.elapsed().as_secs_f64()));
                 });
             }
@@ -205,9 +235,19 @@ pub fn run(
             running.remove(&name);
             let kind = p.stage(&name).map(|d| d.kind.clone()).unwrap_or_default();
             let o = match res {
-                Ok(r) => {
-                    let o = RunStage::new(&name, &kind, status::RAN).key(&r.key);
-                    done.insert(name.clone(), r);
+                Ok(Computed {
+                    record,
+                    reused: true,
+                }) => {
+                    let o = RunStage::new(&name, &kind, status::CACHED)
+                        .key(&record.key)
+                        .error("reused: another run computed it while this one waited");
+                    done.insert(name.clone(), record);
+                    o
+                }
+                Ok(Computed { record, .. }) => {
+                    let o = RunStage::new(&name, &kind, status::RAN).key(&record.key);
+                    done.insert(name.clone(), record);
                     o
                 }
                 Err(e) if e.downcast_ref::<Cancelled>().is_some() => {
@@ -230,9 +270,10 @@ pub fn run(
             finished_order.push(name.clone());
         }
     }
-    let log = RunLog {
+    let mut log = RunLog {
         pipeline: p.name.clone(),
         file: p.file.display().to_string(),
+        file_id: pipeline_id(p),
         file_hash: p.file_hash.clone(),
         started,
         seconds: t0.elapsed().as_secs_f64(),
@@ -242,10 +283,44 @@ pub fn run(
             .iter()
             .filter_map(|n| outcome.remove(n))
             .collect(),
+        not_saved: None,
     };
-    store.put_run(&log)?;
+    if let Err(e) = store.put_run(&log) {
+        log.not_saved = Some(format!("the run log could not be saved: {e:#}"));
+    }
     ui.clear();
     Ok(log)
+}
+
+/// The folder of a pipeline's report and check results: `<store>/reports/<name>-<id>/`, where
+/// `<id>` is 8 hex digits of the hash of the pipeline's identity (so two files with the same
+/// `name:` in different folders never share a report). The name is reduced to letters, digits,
+/// `_` and `-`, so no pipeline text can lead the path out of the store.
+pub fn report_dir(store: &Store, p: &Pipeline) -> std::path::PathBuf {
+    let name: String = p
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let id = blake3::hash(pipeline_id(p).as_bytes()).to_hex();
+    store
+        .root()
+        .join("reports")
+        .join(format!("{name}-{}", &id[..8]))
+}
+
+/// A pipeline's identity across runs: its file's canonical absolute path.
+pub fn pipeline_id(p: &Pipeline) -> String {
+    std::fs::canonicalize(&p.file)
+        .unwrap_or_else(|_| p.file.clone())
+        .display()
+        .to_string()
 }
 
 /// Reports a stage's outcome and remembers it (and its order).
@@ -271,12 +346,15 @@ fn compute(
     upstream: &[(String, Record)],
     ctx: &StageCtx,
     force: bool,
-) -> Result<Record> {
+) -> Result<Computed> {
     let (_lock, waited) = store.lock_key(&prep.hash)?;
     if waited && !force {
         // Another process computed it while we waited.
-        if let Lookup::Hit(r) = lookup(store, &prep.hash)? {
-            return Ok(*r);
+        if let Lookup::Hit(r) = lookup(store, &prep.hash, true)? {
+            return Ok(Computed {
+                record: *r,
+                reused: true,
+            });
         }
     }
     let inputs = load_inputs(p, store, upstream)?;
@@ -286,16 +364,12 @@ fn compute(
         .run(ctx, &prep.params, &inputs)
         .with_context(|| format!("stage '{name}' ({})", stage.kind()))?;
     check_finite(name, stage, &out)?;
-    if !out.scalars.is_empty() && !out.tables.contains_key("metrics") {
-        let (names, values): (Vec<String>, Vec<f64>) =
-            out.scalars.iter().map(|(k, v)| (k.clone(), *v)).unzip();
-        out.tables.insert(
-            "metrics".into(),
-            TableBuilder::new()
-                .str("name", &names)
-                .f64("value", values)
-                .build()?,
-        );
+    if out.tables.contains_key(METRICS) {
+        bail!("stage '{name}' produced a table named '{METRICS}', a name reserved for its scalars");
+    }
+    if !out.scalars.is_empty() {
+        out.tables
+            .insert(METRICS.into(), metrics_table(&out.scalars)?);
     }
     let elapsed = t.elapsed().as_secs_f64();
     let mut tables = BTreeMap::new();
@@ -309,7 +383,9 @@ fn compute(
     }
     let mut files = BTreeMap::new();
     for (k, f) in &out.files {
-        let object = store.put_file(&f.bytes, &f.ext)?;
+        let object = store
+            .put_file(&f.bytes, &f.ext)
+            .with_context(|| format!("storing file '{k}' of stage '{name}'"))?;
         files.insert(
             k.clone(),
             FileRef {
@@ -319,22 +395,29 @@ fn compute(
             },
         );
     }
-    let record = Record {
-        key: prep.hash.clone(),
-        components: prep.key.clone(),
+    let record = Record::new(prep.key.clone(), tables, files, out.scalars);
+    if record.key != prep.hash {
+        bail!("internal error: stage '{name}' key changed while computing");
+    }
+    record
+        .verify(&prep.hash)
+        .map_err(|f| anyhow!("stage '{name}' produced outputs the store cannot record: {f}"))?;
+    let meta = RecordMeta {
         pipeline: p.name.clone(),
         stage: name.to_owned(),
-        tables,
-        files,
-        scalars: out.scalars,
         started,
         finished: now_rfc3339(),
         elapsed_s: elapsed,
         eqlab_version: env!("CARGO_PKG_VERSION").into(),
         host: host_name(),
     };
-    store.put_record(&record)?;
-    Ok(record)
+    store
+        .put_record(&record, &meta)
+        .with_context(|| format!("storing the record of stage '{name}'"))?;
+    Ok(Computed {
+        record,
+        reused: false,
+    })
 }
 
 /// Fails when an output holds NaN or ±inf where the stage does not allow it.
@@ -382,14 +465,7 @@ pub fn load_inputs(p: &Pipeline, store: &Store, upstream: &[(String, Record)]) -
             Upstream {
                 kind: r.components.kind.clone(),
                 params: r.components.params.clone(),
-                point: decl
-                    .map(|d| {
-                        d.point
-                            .iter()
-                            .map(|(a, v)| (a.clone(), v.to_json()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                point: decl.map(prepare::upstream_point).unwrap_or_default(),
                 replicate: decl.and_then(|d| d.replicate),
                 outputs,
             },

@@ -6,14 +6,14 @@ use crate::graph::Dag;
 use crate::key::{KeyDiff, diff};
 use crate::spec::Pipeline;
 use crate::stages::Registry;
-use crate::store::{Record, Store};
+use crate::store::{Record, RecordMeta, Store};
 use anyhow::{Result, anyhow};
 use std::collections::BTreeMap;
 
 /// What would happen to one stage.
 pub enum Planned {
-    /// A stored result exists for the current key.
-    Cached(Prepared, Box<Record>),
+    /// A stored result exists for the current key (with who computed it, when known).
+    Cached(Prepared, Box<Record>, Option<RecordMeta>),
     /// It would run: no (intact) result for the current key.
     Run {
         /// The current key.
@@ -32,7 +32,7 @@ pub enum Planned {
 /// Plans every stage of the pipeline, in topological order.
 pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(String, Planned)>> {
     let dag = Dag::new(p);
-    let records = store.records()?;
+    let index = store.stage_index()?;
     let mut done: BTreeMap<String, Record> = BTreeMap::new();
     let mut out = Vec::new();
     for name in dag.order() {
@@ -59,18 +59,22 @@ pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(Str
                 continue;
             }
         };
-        let planned = match lookup(store, &prep.hash)? {
+        let planned = match lookup(store, &prep.hash, false)? {
             Lookup::Hit(r) => {
                 done.insert(name.clone(), (*r).clone());
-                Planned::Cached(prep, r)
+                let meta = store.meta(&prep.hash);
+                Planned::Cached(prep, r, meta)
             }
             other => {
                 let damaged = match other {
                     Lookup::Damaged(why) => Some(why),
                     _ => None,
                 };
-                let nearest = nearest(&records, &name, &prep.key)
-                    .map(|r| (Box::new(r.clone()), diff(&r.components, &prep.key)));
+                let keys = index.get(&name).map_or(&[][..], Vec::as_slice);
+                let nearest = nearest(store, keys, &prep.key).map(|r| {
+                    let d = diff(&r.components, &prep.key);
+                    (Box::new(r), d)
+                });
                 Planned::Run {
                     prep,
                     nearest,
@@ -109,9 +113,12 @@ pub fn describe_diff(d: &[KeyDiff]) -> Vec<String> {
 /// A one-line reason for `eqlab plan`.
 pub fn reason(pl: &Planned) -> (String, String) {
     match pl {
-        Planned::Cached(_, r) => (
+        Planned::Cached(_, _, meta) => (
             "cached".into(),
-            format!("stored {} ({:.2}s to compute)", r.finished, r.elapsed_s),
+            match meta {
+                Some(m) => format!("stored {} ({:.2}s to compute)", m.finished, m.elapsed_s),
+                None => "stored".into(),
+            },
         ),
         Planned::Run {
             nearest, damaged, ..

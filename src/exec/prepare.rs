@@ -1,10 +1,10 @@
 //! Turning a declared stage into a concrete computation: its parameters, seed and key, and the
 //! lookup of a stored record for that key. Shared by `run`, `plan` and `explain`.
 
-use crate::key::{StageKey, derive_seed};
+use crate::key::{InputKey, StageKey, derive_seed};
 use crate::spec::{Pipeline, SpecErrors, StageDecl, instantiate};
 use crate::stage::{ParamKind, Params, Stage};
-use crate::store::{Record, Store, hash_file};
+use crate::store::{Record, RecordFault, Store, hash_file};
 use anyhow::{Context, Result, anyhow};
 use std::collections::BTreeMap;
 
@@ -29,6 +29,7 @@ pub fn prepare(
     let params = instantiate(p, decl, stage, Some(&lookup))
         .map_err(|e: SpecErrors| anyhow!("{e}"))?
         .ok_or_else(|| anyhow!("parameters of '{}' could not be resolved", decl.name))?;
+    let params = normalise_any(stage, params, &p.base_dir);
     let mut files = BTreeMap::new();
     for spec in stage.params().iter().filter(|s| s.kind == ParamKind::Path) {
         if let Some(rel) = params.opt_str(spec.name)? {
@@ -44,18 +45,25 @@ pub fn prepare(
             files.insert(spec.name.to_owned(), h);
         }
     }
-    let mut inputs = BTreeMap::new();
+    let mut inputs = Vec::with_capacity(decl.needs.len());
     for n in &decl.needs {
         let r = upstream
             .get(n)
             .ok_or_else(|| anyhow!("stage '{}' needs '{n}', which has no result", decl.name))?;
-        let mut outs: BTreeMap<String, String> = r
+        let up = p.stage(n);
+        let mut outputs: BTreeMap<String, String> = r
             .tables
             .iter()
             .map(|(k, t)| (k.clone(), t.object.clone()))
             .collect();
-        outs.extend(r.files.iter().map(|(k, f)| (k.clone(), f.object.clone())));
-        inputs.insert(n.clone(), outs);
+        outputs.extend(r.files.iter().map(|(k, f)| (k.clone(), f.object.clone())));
+        inputs.push(InputKey {
+            stage: n.clone(),
+            point: up.map(upstream_point).unwrap_or_default(),
+            replicate: up.and_then(|d| d.replicate),
+            params: r.components.params.clone(),
+            outputs,
+        });
     }
     let key = StageKey {
         kind: decl.kind.clone(),
@@ -73,25 +81,88 @@ pub fn prepare(
     Ok(Prepared { params, key, hash })
 }
 
+/// A stage instance's sweep point as JSON, in axis order (what `Upstream::point` holds).
+pub fn upstream_point(d: &StageDecl) -> Vec<(String, serde_json::Value)> {
+    d.point
+        .iter()
+        .map(|(a, v)| (a.clone(), v.to_json()))
+        .collect()
+}
+
+/// Numbers inside `any`-typed parameters (mappings such as `cost: {power: {q: 2}}`) are
+/// normalised like typed number parameters: a whole number written `2.0` becomes `2`, so the
+/// two spellings give one key. Stages read such values with `as_f64`, which sees no difference.
+fn normalise_any(stage: &dyn Stage, params: Params, base_dir: &std::path::Path) -> Params {
+    let any: Vec<&str> = stage
+        .params()
+        .iter()
+        .filter(|s| s.kind == ParamKind::Any)
+        .map(|s| s.name)
+        .collect();
+    if any.is_empty() {
+        return params;
+    }
+    let mut values = params.values().clone();
+    for name in any {
+        if let Some(v) = values.get_mut(name) {
+            whole_floats_to_ints(v);
+        }
+    }
+    Params::new(values, base_dir.to_path_buf())
+}
+
+fn whole_floats_to_ints(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(x) = n.as_f64()
+                && x.fract() == 0.0
+                && x.abs() < 9.007_199_254_740_992e15
+                && !(x == 0.0 && x.is_sign_negative())
+            {
+                *v = Value::from(x as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(whole_floats_to_ints),
+        Value::Object(m) => m.values_mut().for_each(whole_floats_to_ints),
+        _ => {}
+    }
+}
+
 /// Outcome of looking up a key in the store.
 pub enum Lookup {
-    /// A stored, intact record.
+    /// A stored, verified record whose objects are intact.
     Hit(Box<Record>),
     /// Nothing stored for this key.
     Miss,
-    /// A record whose objects are missing or damaged (the message says which); recompute.
+    /// A record that failed verification, or whose objects are missing or damaged (the
+    /// message says which); recompute.
     Damaged(String),
 }
 
-/// Looks up a key and verifies the record's objects (file hashes; no decoding).
-pub fn lookup(store: &Store, hash: &str) -> Result<Lookup> {
-    let Some(r) = store.record(hash)? else {
-        return Ok(Lookup::Miss);
+/// Looks up a key: verifies the record and its objects (file hashes; no decoding). With
+/// `repair` (runs, which hold the store lock) a bad record is set aside and a damaged object
+/// removed, so that recomputing writes them afresh; without it (plan, show) nothing changes.
+pub fn lookup(store: &Store, hash: &str, repair: bool) -> Result<Lookup> {
+    let r = match store.record(hash) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(Lookup::Miss),
+        Err(e) if e.downcast_ref::<RecordFault>().is_some() => {
+            let mut why = format!("{e:#}");
+            if repair {
+                match store.set_aside(hash) {
+                    Ok(to) => why.push_str(&format!(" (set aside as {})", to.display())),
+                    Err(e) => why.push_str(&format!(" (could not set it aside: {e:#})")),
+                }
+            }
+            return Ok(Lookup::Damaged(why));
+        }
+        Err(e) => return Err(e),
     };
-    match store.verify_record(&r) {
+    match store.verify_objects(&r) {
         Ok(()) => Ok(Lookup::Hit(Box::new(r))),
         Err(e) => {
-            if let Some(c) = e.downcast_ref::<crate::store::Corrupt>() {
+            if repair && let Some(c) = e.downcast_ref::<crate::store::Corrupt>() {
                 store.discard(&c.path);
             }
             Ok(Lookup::Damaged(format!("{e:#}")))
@@ -99,21 +170,16 @@ pub fn lookup(store: &Store, hash: &str) -> Result<Lookup> {
     }
 }
 
-/// The stored record of the same stage whose key differs from `key` in the fewest leaves.
-pub fn nearest<'a>(records: &'a [Record], stage: &str, key: &StageKey) -> Option<&'a Record> {
-    let same_name: Vec<&Record> = records.iter().filter(|r| r.stage == stage).collect();
-    let pool: Vec<&Record> = if same_name.is_empty() {
-        records
-            .iter()
-            .filter(|r| r.components.kind == key.kind)
-            .collect()
-    } else {
-        same_name
-    };
-    pool.into_iter().min_by_key(|r| {
-        (
-            crate::key::diff(&r.components, key).len(),
-            std::cmp::Reverse(r.finished.clone()),
-        )
-    })
+/// The stored record computed by the same stage whose key differs from `key` in the fewest
+/// leaves (most recent first on ties). `keys` are that stage's record keys (`Store::stage_index`);
+/// records that fail verification are ignored.
+pub fn nearest(store: &Store, keys: &[String], key: &StageKey) -> Option<Record> {
+    keys.iter()
+        .filter_map(|k| store.record(k).ok().flatten())
+        .map(|r| {
+            let finished = store.meta(&r.key).map(|m| m.finished).unwrap_or_default();
+            (crate::key::diff(&r.components, key).len(), finished, r)
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+        .map(|(_, _, r)| r)
 }

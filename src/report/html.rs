@@ -9,15 +9,23 @@ use crate::graph::Dag;
 use crate::spec::Pipeline;
 use crate::store::{Record, RunLog, Store};
 use crate::table::{f64_column, str_column};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// Writes `<store>/reports/<pipeline>/index.html` from the latest run of the pipeline.
+/// Writes `index.html` in the pipeline's report folder (`crate::exec::report_dir`) from the
+/// latest run of this pipeline file.
 pub fn write_report(p: &Pipeline, store: &Store) -> Result<PathBuf> {
     let runs = store.runs()?;
-    let Some(run) = runs.iter().rev().find(|r| r.pipeline == p.name) else {
+    let id = crate::exec::pipeline_id(p);
+    let Some(run) = runs.iter().rev().find(|r| {
+        if r.file_id.is_empty() {
+            r.pipeline == p.name
+        } else {
+            r.file_id == id
+        }
+    }) else {
         bail!(
             "pipeline '{}' has not been run with this store yet: `eqlab run {}` first",
             p.name,
@@ -25,14 +33,14 @@ pub fn write_report(p: &Pipeline, store: &Store) -> Result<PathBuf> {
         );
     };
     let records = store.run_records(run)?;
-    let dir = store.root().join("reports").join(&p.name);
-    std::fs::create_dir_all(&dir)?;
+    let dir = crate::exec::report_dir(store, p);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let checks: Option<Vec<Verdict>> = std::fs::read(dir.join("check.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let html = render(p, store, run, &records, checks.as_deref())?;
     let path = dir.join("index.html");
-    std::fs::write(&path, html)?;
+    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 

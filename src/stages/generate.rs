@@ -36,12 +36,15 @@ const PARAMS: &[ParamSpec] = &[
     ),
 ];
 
+/// The most rows `generate` makes (100 million: 2.4 GB of columns).
+const MAX_ROWS: usize = 100_000_000;
+
 impl Stage for Generate {
     fn kind(&self) -> &'static str {
         "generate"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "synthetic random-walk table (for tests, benchmarks and demos)"
@@ -53,6 +56,15 @@ impl Stage for Generate {
         &["src/stages/generate.rs"]
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
+        let rows = p
+            .usize("rows")
+            .map_err(|e| ParamError::new("rows", e.to_string()))?;
+        if rows > MAX_ROWS {
+            return Err(ParamError::new(
+                "rows",
+                format!("{rows} rows is more than the {MAX_ROWS} this synthetic stage makes"),
+            ));
+        }
         let scale = p
             .f64("scale")
             .map_err(|e| ParamError::new("scale", e.to_string()))?;

@@ -73,6 +73,13 @@ impl Registry {
         }
     }
 
+    /// This registry plus one more kind (a library user's own stage, or a test's); a kind of the
+    /// same name is replaced.
+    pub fn with(mut self, stage: Box<dyn Stage>) -> Registry {
+        self.stages.insert(stage.kind(), stage);
+        self
+    }
+
     /// The stage of kind `kind`.
     pub fn get(&self, kind: &str) -> Option<&dyn Stage> {
         self.stages.get(kind).map(|b| b.as_ref())

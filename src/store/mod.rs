@@ -3,16 +3,23 @@
 //! ```text
 //! artifacts/
 //!   objects/<hash>.parquet | .<ext>   immutable; tables named by their logical hash, files by blake3
-//!   records/<stage-key>.json          one per computed stage, written last and atomically
+//!   records/<stage-key>.json          one per computed stage, written last and atomically;
+//!                                     verified before use (see `record`)
+//!   meta/<stage-key>.json             who computed it, when, how long (informational)
+//!   damaged/<stage-key>.json.<n>      records set aside because they failed verification
 //!   runs/<time>-<pid>.json            what each run did
 //!   locks/<stage-key>.lock            taken while a stage computes (concurrent runs wait, then reuse)
 //!   lock                              shared by runs, exclusive for gc
 //!   tmp/                              half-written files; never referenced
 //! ```
 //!
-//! Every write goes to `tmp/` first, is fsynced, then renamed into place, so a crash leaves
-//! at worst an unreferenced temporary file. Every read is verified against its hash. What a
-//! stage means and how records are produced is the executor's business, not the store's.
+//! Every write goes to `tmp/` first, is fsynced, renamed into place, and the directory is
+//! fsynced, so a crash leaves at worst an unreferenced temporary file (and a failed write removes
+//! its temporary at once). Every read is verified: objects against their hash, records against
+//! their integrity rules. No path is built from stored data that was not validated first (object
+//! names are 64-hex hashes with a known extension, keys are 64-hex). Every I/O error names the
+//! path and the operation. What a stage means and how records are produced is the executor's
+//! business, not the store's.
 
 pub mod gc;
 pub mod record;
@@ -25,7 +32,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-pub use record::{FileRef, Record, RunLog, RunStage, TableRef};
+pub use record::{FileRef, Record, RecordFault, RecordMeta, RunLog, RunStage, TableRef};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,7 +64,7 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 impl Store {
     /// Opens (and creates) the store at `root`.
     pub fn open(root: &Path) -> Result<Store> {
-        for d in ["objects", "records", "runs", "locks", "tmp"] {
+        for d in ["objects", "records", "meta", "runs", "locks", "tmp"] {
             fs::create_dir_all(root.join(d)).with_context(|| {
                 format!(
                     "cannot create the store directory {}",
@@ -75,31 +82,58 @@ impl Store {
         &self.root
     }
 
-    /// Path of a table object.
+    /// Path of a table object. `hash` must be a validated 64-hex name (see `record::is_hash`).
     pub fn table_path(&self, hash: &str) -> PathBuf {
-        self.root.join("objects").join(format!("{hash}.parquet"))
+        self.object_path(hash, "parquet")
     }
 
-    /// Path of a file object.
+    /// Path of a file object. `hash` and `ext` must be validated (see `Record::verify`).
     pub fn file_path(&self, hash: &str, ext: &str) -> PathBuf {
+        self.object_path(hash, ext)
+    }
+
+    fn object_path(&self, hash: &str, ext: &str) -> PathBuf {
+        // Defence in depth: never let an unvalidated name leave `objects/`.
+        let safe =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let (hash, ext) = if safe(hash) && safe(ext) {
+            (hash, ext)
+        } else {
+            ("invalid-name", "invalid")
+        };
         self.root.join("objects").join(format!("{hash}.{ext}"))
     }
 
-    /// Writes `bytes` to `dest` atomically: temp file, fsync, rename.
+    /// Writes `bytes` to `dest` atomically: temp file, fsync, rename, fsync of the directory.
+    /// On any failure the temporary is removed and the error names the path and operation.
     pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = self
             .root
             .join("tmp")
             .join(format!("{}-{n}.tmp", std::process::id()));
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, dest)
-            .with_context(|| format!("cannot move {} into place", dest.display()))?;
-        Ok(())
+        let res = (|| -> Result<()> {
+            let mut f =
+                File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            f.write_all(bytes)
+                .and_then(|()| f.sync_all())
+                .with_context(|| {
+                    format!("cannot write {} bytes to {}", bytes.len(), tmp.display())
+                })?;
+            drop(f);
+            fs::rename(&tmp, dest)
+                .with_context(|| format!("cannot move {} to {}", tmp.display(), dest.display()))?;
+            if let Some(dir) = dest.parent() {
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .with_context(|| format!("cannot sync directory {}", dir.display()))?;
+            }
+            Ok(())
+        })();
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res
     }
 
     /// Stores a table as Parquet; returns its logical hash, row count and file-bytes hash.
@@ -146,8 +180,15 @@ impl Store {
         Ok(t)
     }
 
-    /// Stores file bytes; returns their blake3.
+    /// Stores file bytes; returns their blake3. `ext` must be one of
+    /// [`record::FILE_EXTENSIONS`].
     pub fn put_file(&self, bytes: &[u8], ext: &str) -> Result<String> {
+        if !record::FILE_EXTENSIONS.contains(&ext) {
+            bail!(
+                "file extension {ext:?} is not one the store accepts ({})",
+                record::FILE_EXTENSIONS.join(", ")
+            );
+        }
         let hash = blake3::hash(bytes).to_hex().to_string();
         let path = self.file_path(&hash, ext);
         if !(path.exists() && hash_file(&path)? == hash) {
@@ -172,8 +213,8 @@ impl Store {
         Ok(bytes)
     }
 
-    /// Checks, without decoding, that every object of a record is present and intact.
-    pub fn verify_record(&self, r: &Record) -> Result<()> {
+    /// Checks, without decoding, that every object of a (verified) record is present and intact.
+    pub fn verify_objects(&self, r: &Record) -> Result<()> {
         for t in r.tables.values() {
             let path = self.table_path(&t.object);
             let actual =
@@ -201,47 +242,120 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a damaged object so that it is written afresh.
+    /// Removes a damaged object so that it is written afresh. Only paths inside `objects/`
+    /// are ever removed.
     pub fn discard(&self, path: &Path) {
-        let _ = fs::remove_file(path);
-    }
-
-    fn record_path(&self, key: &str) -> PathBuf {
-        self.root.join("records").join(format!("{key}.json"))
-    }
-
-    /// The record for a stage key, if one is stored.
-    pub fn record(&self, key: &str) -> Result<Option<Record>> {
-        let path = self.record_path(key);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
-                format!(
-                    "record {} is unreadable; delete it to recompute",
-                    path.display()
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        if path.parent() == Some(self.root.join("objects").as_path()) {
+            let _ = fs::remove_file(path);
         }
     }
 
-    /// Writes a record (last, atomically).
-    pub fn put_record(&self, r: &Record) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(r)?;
-        self.write_atomic(&self.record_path(&r.key), &bytes)
+    fn record_path(&self, key: &str) -> Result<PathBuf> {
+        if !record::is_hash(key) {
+            bail!("{key:?} is not a stage key (64 hex digits)");
+        }
+        Ok(self.root.join("records").join(format!("{key}.json")))
     }
 
-    /// Every readable record (unreadable ones are skipped).
-    pub fn records(&self) -> Result<Vec<Record>> {
-        let mut out = Vec::new();
-        for e in fs::read_dir(self.root.join("records"))? {
-            let path = e?.path();
-            if path.extension().is_some_and(|x| x == "json")
-                && let Ok(r) = fs::read(&path)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|b| Ok(serde_json::from_slice::<Record>(&b)?))
+    /// The record for a stage key: `Ok(None)` when none is stored, [`RecordFault`] (inside the
+    /// error) when the stored one fails verification.
+    pub fn record(&self, key: &str) -> Result<Option<Record>> {
+        let path = self.record_path(key)?;
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let r: Record = serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow!(RecordFault(format!(
+                "record {} is unreadable: {e}",
+                path.display()
+            )))
+        })?;
+        r.verify(key).map_err(|f| {
+            anyhow!(RecordFault(format!(
+                "record {} is not valid: {}",
+                path.display(),
+                f.0
+            )))
+        })?;
+        Ok(Some(r))
+    }
+
+    /// Moves a record that failed verification to `damaged/`, so that the stage is recomputed
+    /// and the evidence kept. Returns where it went.
+    pub fn set_aside(&self, key: &str) -> Result<PathBuf> {
+        let from = self.record_path(key)?;
+        let dir = self.root.join("damaged");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let to = dir.join(format!("{key}.json.{}-{n}", std::process::id()));
+        fs::rename(&from, &to)
+            .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+        Ok(to)
+    }
+
+    /// Writes a record (last, atomically), after its informational meta.
+    pub fn put_record(&self, r: &Record, meta: &RecordMeta) -> Result<()> {
+        let meta_path = self.root.join("meta").join(format!("{}.json", r.key));
+        self.write_atomic(&meta_path, &serde_json::to_vec_pretty(meta)?)?;
+        let bytes = serde_json::to_vec_pretty(r)?;
+        self.write_atomic(&self.record_path(&r.key)?, &bytes)
+    }
+
+    /// Who computed a record and when, if known (informational; `None` when absent or unreadable).
+    pub fn meta(&self, key: &str) -> Option<RecordMeta> {
+        if !record::is_hash(key) {
+            return None;
+        }
+        let path = self.root.join("meta").join(format!("{key}.json"));
+        fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    /// Stage name → keys of the stored records that stage computed (from the metas; no record
+    /// is parsed). Read once per plan to find the nearest stored key of a stage.
+    pub fn stage_index(&self) -> Result<std::collections::HashMap<String, Vec<String>>> {
+        let dir = self.root.join("meta");
+        let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for e in fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let path = e
+                .with_context(|| format!("cannot list {}", dir.display()))?
+                .path();
+            let Some(key) = json_stem(&path) else {
+                continue;
+            };
+            if let Some(m) = fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<RecordMeta>(&b).ok())
             {
-                out.push(r);
+                out.entry(m.stage).or_default().push(key);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every stored record file: its key and the verified record, or why it cannot be used.
+    pub fn records(&self) -> Result<Vec<(String, Result<Record>)>> {
+        let dir = self.root.join("records");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let path = e
+                .with_context(|| format!("cannot list {}", dir.display()))?
+                .path();
+            if let Some(key) = json_stem(&path) {
+                let r = self
+                    .record(&key)
+                    .and_then(|r| r.ok_or_else(|| anyhow!("record {} vanished", path.display())));
+                out.push((key, r));
+            } else if path.extension().is_some_and(|x| x == "json") {
+                out.push((
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    Err(anyhow!("{} is not named by a stage key", path.display())),
+                ));
             }
         }
         Ok(out)
@@ -259,9 +373,12 @@ impl Store {
         Ok(path)
     }
 
-    /// Every run log, oldest first.
+    /// Every readable run log, oldest first (unreadable ones are skipped: they are history,
+    /// not results).
     pub fn runs(&self) -> Result<Vec<RunLog>> {
-        let mut paths: Vec<PathBuf> = fs::read_dir(self.root.join("runs"))?
+        let dir = self.root.join("runs");
+        let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
@@ -276,18 +393,20 @@ impl Store {
             .collect())
     }
 
-    /// Stage name → record, for every stage of a run that has one.
+    /// Stage name → record, for every stage of a run whose record is stored and valid.
     pub fn run_records(&self, run: &RunLog) -> Result<std::collections::BTreeMap<String, Record>> {
         let mut out = std::collections::BTreeMap::new();
         for s in &run.stages {
-            if let Some(r) = s
-                .key
-                .as_deref()
-                .map(|k| self.record(k))
-                .transpose()?
-                .flatten()
-            {
-                out.insert(s.stage.clone(), r);
+            let Some(key) = s.key.as_deref() else {
+                continue;
+            };
+            match self.record(key) {
+                Ok(Some(r)) => {
+                    out.insert(s.stage.clone(), r);
+                }
+                Ok(None) => {}
+                Err(e) if e.downcast_ref::<RecordFault>().is_some() => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
@@ -296,27 +415,51 @@ impl Store {
     /// Takes the per-key lock that serialises computing one stage across processes.
     /// Returns the lock and whether it had to wait for another process.
     pub fn lock_key(&self, key: &str) -> Result<(File, bool)> {
-        let f = File::create(self.root.join("locks").join(format!("{key}.lock")))?;
+        if !record::is_hash(key) {
+            bail!("{key:?} is not a stage key (64 hex digits)");
+        }
+        let path = self.root.join("locks").join(format!("{key}.lock"));
+        let f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
         match f.try_lock() {
             Ok(()) => Ok((f, false)),
             Err(fs::TryLockError::WouldBlock) => {
-                f.lock()?;
+                f.lock()
+                    .with_context(|| format!("cannot lock {}", path.display()))?;
                 Ok((f, true))
             }
-            Err(fs::TryLockError::Error(e)) => Err(e.into()),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
         }
     }
 
-    /// The store-wide lock: shared while running, exclusive for `gc`.
+    /// The store-wide lock: shared while running, exclusive for `gc`. On a read-only store the
+    /// lock file is opened read-only (locking still works), so cached runs can read.
     pub fn store_lock(&self, exclusive: bool) -> Result<File> {
-        let f = File::create(self.root.join("lock"))?;
-        if exclusive {
-            f.lock()?;
-        } else {
-            f.lock_shared()?;
-        }
+        let path = self.root.join("lock");
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .or_else(|e| match e.raw_os_error() {
+                Some(30) | Some(13) => File::open(&path),
+                _ => Err(e),
+            })
+            .with_context(|| format!("cannot open the store lock {}", path.display()))?;
+        let how = if exclusive { "exclusive" } else { "shared" };
+        if exclusive { f.lock() } else { f.lock_shared() }
+            .with_context(|| format!("cannot take the {how} store lock {}", path.display()))?;
         Ok(f)
     }
+}
+
+/// The key of `records/<key>.json` or `meta/<key>.json`, when the file is named by a valid key.
+fn json_stem(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let key = name.strip_suffix(".json")?;
+    record::is_hash(key).then(|| key.to_owned())
 }
 
 /// Blake3 of a file's bytes (memory-mapped and multithreaded for large files).

@@ -98,12 +98,53 @@ impl Project {
         }
     }
 
-    /// The stored record of stage (instance) `stage`; panics if there is none.
+    /// The stored record of stage (instance) `stage` (found through its meta, which names the
+    /// stage); panics if there is none.
     pub fn record(&self, stage: &str) -> serde_json::Value {
-        self.records()
+        let path = self.record_path(stage);
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    /// The file of the stored record of stage (instance) `stage`; panics if there is none.
+    pub fn record_path(&self, stage: &str) -> PathBuf {
+        let dir = self.store().join("meta");
+        let mut metas: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter_map(|p| {
+                let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
+                let finished = m["finished"].as_str()?.to_owned();
+                (m["stage"] == stage).then_some((finished, p))
+            })
+            .collect();
+        metas.sort();
+        let (_, meta) = metas
+            .pop()
+            .unwrap_or_else(|| panic!("no record of {stage}"));
+        self.store().join("records").join(meta.file_name().unwrap())
+    }
+
+    /// Every stored record computed by stage (instance) `stage` (found through the metas).
+    pub fn records_of(&self, stage: &str) -> Vec<serde_json::Value> {
+        let dir = self.store().join("meta");
+        std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
             .into_iter()
-            .find(|r| r["stage"] == stage)
-            .unwrap_or_else(|| panic!("no record of {stage}"))
+            .filter(|m| {
+                std::fs::read(m)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .is_some_and(|v| v["stage"] == stage)
+            })
+            .filter_map(|m| {
+                let r = self.store().join("records").join(m.file_name()?);
+                serde_json::from_slice(&std::fs::read(r).ok()?).ok()
+            })
+            .collect()
     }
 
     /// Every record in the store, parsed.

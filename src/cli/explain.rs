@@ -1,0 +1,60 @@
+//! `eqlab explain`: a stage's key and, if it would rerun, what changed since it was computed.
+
+use anyhow::{Result, anyhow};
+use eqlab::exec::plan::{Planned, describe_diff, plan, reason};
+use eqlab::spec::Override;
+use eqlab::stages::Registry;
+use eqlab::store::Store;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Arguments of `eqlab explain`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The pipeline file.
+    pub pipeline: PathBuf,
+    /// The stage.
+    pub stage: String,
+    /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
+}
+
+/// Prints the stage's action, key leaves and the diff against the nearest stored key.
+pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
+    let p = super::load(&a.pipeline, registry, &a.set)?;
+    let store = Store::open(store_dir)?;
+    let planned = plan(&p, registry, &store)?;
+    let (_, pl) = planned
+        .iter()
+        .find(|(n, _)| *n == a.stage)
+        .ok_or_else(|| anyhow!("no stage '{}' in {}", a.stage, a.pipeline.display()))?;
+    let (action, why) = reason(pl);
+    outln!("stage {}: {action} ({why})", a.stage);
+    let prep = match pl {
+        Planned::Cached(prep, ..) | Planned::Run { prep, .. } => prep,
+        Planned::Pending(_) | Planned::Error(_) => return Ok(ExitCode::SUCCESS),
+    };
+    outln!("key {}", prep.hash);
+    for (path, value) in prep.key.leaves() {
+        outln!("  {path} = {value}");
+    }
+    if let Planned::Run { nearest, .. } = pl {
+        match nearest {
+            None => outln!("no stored result of this stage to compare with"),
+            Some((r, d)) => {
+                let when = store
+                    .meta(&r.key)
+                    .map_or_else(|| "at an unknown time".to_owned(), |m| m.finished);
+                outln!(
+                    "nearest stored key {} (computed {when}), differs in:",
+                    r.key
+                );
+                for line in describe_diff(d) {
+                    outln!("  {line}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

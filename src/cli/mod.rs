@@ -1,0 +1,47 @@
+//! One file per verb of the `eqlab` command line (cargo's `commands/` is the model): each holds
+//! the verb's clap arguments and its `exec`. Shared helpers live here; the library does the work.
+
+/// `print!` to stdout that returns the write error (a closed pipe ends the verb quietly).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($t)*)?;
+    }};
+}
+
+/// `println!` to stdout that returns the write error (a closed pipe ends the verb quietly).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($t)*)?;
+    }};
+}
+
+pub mod check;
+pub mod explain;
+pub mod gc;
+pub mod graph;
+pub mod hash;
+pub mod kinds;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod show;
+
+use anyhow::{Result, anyhow};
+use eqlab::spec::{self, Override, Pipeline};
+use eqlab::stages::Registry;
+use std::path::Path;
+
+/// Whether an error comes from writing to a closed pipe (`eqlab kinds | head -1`).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Loads and validates a pipeline file with `--set` overrides applied.
+pub fn load(path: &Path, registry: &Registry, set: &[Override]) -> Result<Pipeline> {
+    spec::load(path, registry, set).map_err(|e| anyhow!("{e}"))
+}

@@ -1,0 +1,90 @@
+//! `eqlab run`: reuse stored results, compute the rest, print the summary.
+
+use anyhow::{Context, Result};
+use eqlab::exec::{RunOptions, run, status, ui};
+use eqlab::spec::Override;
+use eqlab::stages::Registry;
+use eqlab::store::Store;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Arguments of `eqlab run`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  eqlab run pipelines/demo.yaml\n  eqlab run pipelines/demo.yaml --set params.start=2012-01-01\n  eqlab run pipelines/demo.yaml --only describe --force describe -j 2"
+)]
+pub struct Args {
+    /// The pipeline file.
+    pub pipeline: PathBuf,
+    /// Run only these stages and what they need.
+    #[arg(long, num_args = 1..)]
+    pub only: Vec<String>,
+    /// Recompute these stages even if a result is stored.
+    #[arg(long, num_args = 1..)]
+    pub force: Vec<String>,
+    /// Stages to run at once (default: number of cores).
+    #[arg(short = 'j', long, default_value_t = 0)]
+    pub jobs: usize,
+    /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
+    /// Do not draw progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Runs the pipeline; exit 0 when every stage is cached or ran, 1 when any failed or was
+/// skipped, 130 after Ctrl-C.
+pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
+    let p = super::load(&a.pipeline, registry, &a.set)?;
+    let store = Store::open(store_dir)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = cancel.clone();
+    ctrlc::set_handler(move || {
+        if c.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: leave now. Records are written last, so nothing partial is visible.
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupting: waiting for running stages to stop (Ctrl-C again to quit now)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    let opts = RunOptions {
+        jobs: a.jobs,
+        only: a.only,
+        force: a.force,
+        progress: !a.no_progress,
+    };
+    let log = run(&p, registry, &store, &opts, cancel.clone())?;
+    out!("{}", ui::summary(&log));
+    let failed: Vec<_> = log
+        .stages
+        .iter()
+        .filter(|s| s.status == status::FAILED)
+        .collect();
+    for f in &failed {
+        eprintln!(
+            "error: stage '{}' ({}) failed: {}",
+            f.stage,
+            f.kind,
+            f.error.as_deref().unwrap_or("?")
+        );
+    }
+    if let Some(why) = &log.not_saved {
+        eprintln!("error: {why}");
+    }
+    if cancel.load(Ordering::SeqCst) {
+        return Ok(ExitCode::from(130));
+    }
+    Ok(
+        if failed.is_empty()
+            && log.not_saved.is_none()
+            && log.stages.iter().all(|s| s.status != status::SKIPPED)
+        {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
+}
