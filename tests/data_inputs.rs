@@ -48,7 +48,7 @@ const DAMAGED: &[(&str, &str, &str)] = &[
     (
         "descending.csv",
         "",
-        ":3: column 'Date': date 2009-01-16 comes after 2009-01-20 (line 2)",
+        ":3: column 'Date': the dates decrease from 2009-01-20 (line 2) to 2009-01-02 (line 13): the file lists the newest day first",
     ),
     (
         "zero_price.csv",
@@ -65,11 +65,7 @@ const DAMAGED: &[(&str, &str, &str)] = &[
         "",
         ":5: column 'Volume': volume -4704940000 is negative",
     ),
-    (
-        "empty_close.csv",
-        "",
-        ":9: column 'Close': empty value",
-    ),
+    ("empty_close.csv", "", ":9: column 'Close': empty value"),
     ("empty_date.csv", "", ":4: column 'Date': empty date"),
     (
         "nan_close.csv",
@@ -144,23 +140,19 @@ const DAMAGED: &[(&str, &str, &str)] = &[
         "",
         ":7: a quoted field opened on this line is never closed",
     ),
-    (
-        "quote_then_text.csv",
-        "",
-        ":7: 'x' follows a closing quote",
-    ),
+    ("quote_then_text.csv", "", ":7: 'x' follows a closing quote"),
     ("latin1.csv", "", ":4: byte 0xe9 is not UTF-8 text"),
-    ("utf16.csv", "", ":1: the file is UTF-16 text: save it as UTF-8"),
+    (
+        "utf16.csv",
+        "",
+        ":1: the file is UTF-16 text: save it as UTF-8",
+    ),
     (
         "duplicate_header.csv",
         "",
         ":1: the header names 2 columns 'Close' (columns 5, 6)",
     ),
-    (
-        "not_parquet.parquet",
-        "",
-        ": cannot read it as Parquet:",
-    ),
+    ("not_parquet.parquet", "", ": cannot read it as Parquet:"),
     (
         "no_dates.csv",
         "",
@@ -240,7 +232,8 @@ fn scalars(p: &Project, stage: &str) -> serde_json::Map<String, serde_json::Valu
 }
 
 fn num(s: &serde_json::Map<String, serde_json::Value>, k: &str) -> f64 {
-    s[k].as_f64().unwrap_or_else(|| panic!("no scalar {k}: {s:?}"))
+    s[k].as_f64()
+        .unwrap_or_else(|| panic!("no scalar {k}: {s:?}"))
 }
 
 #[test]
@@ -263,7 +256,9 @@ fn every_damaged_data_file_gets_a_located_error() {
         };
         let foreign: Vec<&&str> = FOREIGN_HINTS.iter().filter(|h| err.contains(**h)).collect();
         if code != Some(1) || err.contains("panicked") || !foreign.is_empty() {
-            failures.push(format!("{file}{extra}: exit {code:?}, foreign {foreign:?}\n{err}"));
+            failures.push(format!(
+                "{file}{extra}: exit {code:?}, foreign {foreign:?}\n{err}"
+            ));
         } else if !err.lines().any(|l| l.contains(&located)) {
             failures.push(format!("{file}{extra}: expected `{located}`, got:\n{err}"));
         }
@@ -290,12 +285,25 @@ fn a_directory_as_data_path_is_refused_with_its_name() {
 }
 
 /// Runs the market pipeline on `file` and returns the market scalars and the loaded table.
-fn load(p: &Project, file: &str, extra: &str) -> (serde_json::Map<String, serde_json::Value>, String) {
+fn load(
+    p: &Project,
+    file: &str,
+    extra: &str,
+) -> (serde_json::Map<String, serde_json::Value>, String) {
     let f = market_pipeline(p, file, extra);
     let f = f.to_str().unwrap();
     p.ok(&["run", f, "--no-progress"]);
     let out = p.path().join("table.csv");
-    p.ok(&["show", f, "prices", "table", "--rows", "100", "--export", out.to_str().unwrap()]);
+    p.ok(&[
+        "show",
+        f,
+        "prices",
+        "table",
+        "--rows",
+        "100",
+        "--export",
+        out.to_str().unwrap(),
+    ]);
     (scalars(p, "market"), std::fs::read_to_string(out).unwrap())
 }
 
@@ -342,7 +350,11 @@ fn out_of_order_dates_loaded_with_date_order_any_are_refused_by_market_data() {
 #[test]
 fn day_first_dates_load_when_date_format_says_so() {
     let p = project();
-    let (s, t) = load(&p, "data/damaged/ambiguous_dmy.csv", ", date_format: '%d/%m/%Y'");
+    let (s, t) = load(
+        &p,
+        "data/damaged/ambiguous_dmy.csv",
+        ", date_format: '%d/%m/%Y'",
+    );
     assert_eq!(num(&s, "n_days"), 12.0);
     let dates: Vec<&str> = t.lines().skip(1).map(|l| &l[..10]).collect();
     assert_eq!(dates[0], "2009-01-01");
@@ -448,7 +460,16 @@ fn case_07_column_types_come_from_the_whole_file() {
     p.ok(&["run", f, "--no-progress"]);
     assert_eq!(num(&scalars(&p, "t"), "rows"), 10_002.0);
     let out = p.path().join("t.csv");
-    p.ok(&["show", f, "t", "table", "--rows", "20000", "--export", out.to_str().unwrap()]);
+    p.ok(&[
+        "show",
+        f,
+        "t",
+        "table",
+        "--rows",
+        "20000",
+        "--export",
+        out.to_str().unwrap(),
+    ]);
     let t = std::fs::read_to_string(out).unwrap();
     let lines: Vec<&str> = t.lines().collect();
     assert_eq!(lines.len(), 10_003);
@@ -470,7 +491,12 @@ fn case_09_day_month_ambiguous_dates_are_refused() {
         "{err}"
     );
     // With the format given, the window keeps February to December.
-    let set = ["--set", "window.date_format=%d/%m/%Y", "--set", "load.date_format=%d/%m/%Y"];
+    let set = [
+        "--set",
+        "window.date_format='%d/%m/%Y'",
+        "--set",
+        "load.date_format='%d/%m/%Y'",
+    ];
     let mut args = vec!["run", f.to_str().unwrap(), "--no-progress"];
     args.extend(set);
     p.ok(&args);

@@ -239,7 +239,10 @@ pub fn read_dates(values: &[&str], given: Option<&DateFormat>) -> Result<Vec<i32
                 });
             }
         }
-        return Ok(parsed[first].iter().map(|d| d.unwrap_or_default()).collect());
+        return Ok(parsed[first]
+            .iter()
+            .map(|d| d.unwrap_or_default())
+            .collect());
     }
     let best = (0..formats.len())
         .max_by_key(|&k| (fits[k], std::cmp::Reverse(k)))
@@ -281,7 +284,10 @@ mod tests {
         assert_eq!(mdy.parse("01/02/2009"), Some(14246));
         assert_eq!(mdy.parse("13/02/2009"), None);
         assert_eq!(mdy.parse("02/30/2009"), None);
-        assert_eq!(mdy.parse("02/29/2008").map(iso).as_deref(), Some("2008-02-29"));
+        assert_eq!(
+            mdy.parse("02/29/2008").map(iso).as_deref(),
+            Some("2008-02-29")
+        );
         assert_eq!(mdy.parse("1/2/2009x"), None);
         let compact = DateFormat::new("%Y%m%d").unwrap();
         assert_eq!(compact.parse("20090102"), Some(14246));
@@ -307,21 +313,43 @@ mod tests {
 
     #[test]
     fn columns_choose_one_format_or_say_why_not() {
-        assert_eq!(read_dates(&["1/2/2009", "1/13/2009"], None), Ok(vec![14246, 14257]));
-        assert_eq!(read_dates(&["13/1/2009", "2/1/2009"], None), Ok(vec![14257, 14246]));
+        assert_eq!(
+            read_dates(&["1/2/2009", "1/13/2009"], None),
+            Ok(vec![14246, 14257])
+        );
+        assert_eq!(
+            read_dates(&["13/1/2009", "2/1/2009"], None),
+            Ok(vec![14257, 14246])
+        );
         let amb = read_dates(&["01/02/2009", "03/04/2009"], None).unwrap_err();
         assert_eq!(amb.index, 0);
         assert!(amb.message.contains("ambiguous"), "{}", amb.message);
         // Day equal to month in every row: both readings agree, nothing to ask.
-        assert_eq!(read_dates(&["01/01/2009", "02/02/2009"], None).map(|d| d.len()), Ok(2));
+        assert_eq!(
+            read_dates(&["01/01/2009", "02/02/2009"], None).map(|d| d.len()),
+            Ok(2)
+        );
         let mixed = read_dates(&["1/2/2009", "2009-01-09", "1/13/2009"], None).unwrap_err();
         assert_eq!(mixed.index, 1);
-        assert!(mixed.message.contains("'2009-01-09' does not match %m/%d/%Y (the format of the other rows)"), "{}", mixed.message);
+        assert!(
+            mixed
+                .message
+                .contains("'2009-01-09' does not match %m/%d/%Y (the format of the other rows)"),
+            "{}",
+            mixed.message
+        );
         let none = read_dates(&["yesterday"], None).unwrap_err();
-        assert!(none.message.contains("not a date in any"), "{}", none.message);
+        assert!(
+            none.message.contains("not a date in any"),
+            "{}",
+            none.message
+        );
         let dmy = DateFormat::new("%d/%m/%Y").unwrap();
         assert_eq!(read_dates(&["01/02/2009"], Some(&dmy)), Ok(vec![14276]));
         let e = read_dates(&["01/02/2009", "2009-02-03"], Some(&dmy)).unwrap_err();
-        assert_eq!((e.index, e.message.contains("date_format %d/%m/%Y")), (1, true));
+        assert_eq!(
+            (e.index, e.message.contains("date_format %d/%m/%Y")),
+            (1, true)
+        );
     }
 }

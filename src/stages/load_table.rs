@@ -10,7 +10,7 @@
 mod csv;
 
 use super::dates::{self, DateFormat};
-use super::located::{ORIGIN_TABLE, Unit, at};
+use super::located::{ORIGIN_TABLE, Unit, at, display_path};
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
 };
@@ -103,6 +103,9 @@ const PARAMS: &[ParamSpec] = &[
     ),
 ];
 
+/// The message for an empty cell outside the date column.
+const EMPTY: &str = "empty value (set `allow_empty: true` to read empty cells as missing values)";
+
 /// Problems listed in one error, at most; the rest are counted.
 const MAX_SHOWN: usize = 10;
 
@@ -142,10 +145,7 @@ impl Stage for LoadTable {
         let columns = p.str_list("columns").map_err(e("columns"))?;
         for (i, c) in columns.iter().enumerate() {
             if columns[..i].contains(c) {
-                return Err(ParamError::new(
-                    "columns",
-                    format!("'{c}' is listed twice"),
-                ));
+                return Err(ParamError::new("columns", format!("'{c}' is listed twice")));
             }
         }
         rename_map(p).map_err(|m| ParamError::new("rename", m))?;
@@ -157,7 +157,10 @@ impl Stage for LoadTable {
                 format!("must be increasing or any, got '{order}'"),
             ));
         }
-        let has_dates = p.opt_str("date_column").map_err(e("date_column"))?.is_some();
+        let has_dates = p
+            .opt_str("date_column")
+            .map_err(e("date_column"))?
+            .is_some();
         if let Some(f) = p.opt_str("date_format").map_err(e("date_format"))? {
             DateFormat::new(f).map_err(|m| ParamError::new("date_format", m))?;
             if !has_dates {
@@ -188,7 +191,7 @@ impl Stage for LoadTable {
     }
     fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {
         let path = p.path("path")?;
-        let file = path.display().to_string();
+        let file = display_path(&path);
         let parquet = match p.str("format")? {
             "parquet" => true,
             "csv" => false,
@@ -200,7 +203,11 @@ impl Stage for LoadTable {
         let source = if parquet {
             read_parquet(&path, &file)?
         } else {
-            read_csv(&path, &file, delimiter(p.str("delimiter")?).map_err(|m| anyhow!(m))?)?
+            read_csv(
+                &path,
+                &file,
+                delimiter(p.str("delimiter")?).map_err(|m| anyhow!(m))?,
+            )?
         };
         ctx.check_cancelled()?;
         let frame = Frame::build(source, p)?;
@@ -342,7 +349,9 @@ fn arrow_values(col: &ArrayRef) -> std::result::Result<Values, DataType> {
         ($t:ty) => {
             if let Some(a) = any.downcast_ref::<$t>() {
                 return Ok(Values::Int(
-                    a.iter().map(|v| v.and_then(|x| i64::try_from(x).ok())).collect(),
+                    a.iter()
+                        .map(|v| v.and_then(|x| i64::try_from(x).ok()))
+                        .collect(),
                 ));
             }
         };
@@ -353,7 +362,9 @@ fn arrow_values(col: &ArrayRef) -> std::result::Result<Values, DataType> {
     if let Some(a) = any.downcast_ref::<UInt64Array>() {
         // Values beyond i64 become missing and are reported as such; none occur in price data.
         return Ok(Values::Int(
-            a.iter().map(|v| v.and_then(|x| i64::try_from(x).ok())).collect(),
+            a.iter()
+                .map(|v| v.and_then(|x| i64::try_from(x).ok()))
+                .collect(),
         ));
     }
     if let Some(a) = any.downcast_ref::<Float64Array>() {
@@ -436,7 +447,7 @@ impl Frame {
                 quoted(&names)
             )));
         }
-        let mut columns: Vec<Option<Values>> = columns.into_iter().map(Some).collect();
+        let mut columns: Vec<Option<_>> = columns.into_iter().map(Some).collect();
         let renames = rename_map(p).map_err(|m| anyhow!("rename: {m}"))?;
         for (old, _) in &renames {
             if !keep.contains(old) {
@@ -469,7 +480,10 @@ impl Frame {
                 .iter()
                 .find(|(old, _)| old == name)
                 .map_or(name.clone(), |(_, new)| new.clone());
-            if kept.iter().any(|(_, n, _): &(String, String, Values)| *n == new) {
+            if kept
+                .iter()
+                .any(|(_, n, _): &(String, String, Values)| *n == new)
+            {
                 bail!("rename: two columns would be called '{new}'");
             }
             let values = columns[idx[0]]
@@ -529,7 +543,13 @@ impl Frame {
                 values
             } else {
                 let infer = unit == Unit::Line;
-                type_column(values, types.get(&name).copied(), infer, allow_empty, &mut report)
+                type_column(
+                    values,
+                    types.get(&name).copied(),
+                    infer,
+                    allow_empty,
+                    &mut report,
+                )
             };
             frame.columns.push((name, new, values));
         }
@@ -555,9 +575,10 @@ impl Frame {
             })
             .collect();
         if problems.len() > MAX_SHOWN {
+            let more = problems.len() - MAX_SHOWN;
             lines.push(format!(
-                "… and {} more problems in {}",
-                problems.len() - MAX_SHOWN,
+                "… and {more} more problem{} in {}",
+                if more == 1 { "" } else { "s" },
                 self.file
             ));
         }
@@ -647,7 +668,10 @@ fn classify(cell: Option<&str>) -> Cell<'_> {
     }
     match t.parse::<f64>() {
         Ok(x) if x.is_finite() => Cell::Float(x),
-        Ok(_) if t.trim_start_matches(['+', '-']).starts_with(|c: char| c.is_ascii_alphabetic()) => {
+        Ok(_)
+            if t.trim_start_matches(['+', '-'])
+                .starts_with(|c: char| c.is_ascii_alphabetic()) =>
+        {
             Cell::NonFinite(t)
         }
         Ok(_) => Cell::Huge(t),
@@ -665,21 +689,23 @@ fn type_column(
     allow_empty: bool,
     report: &mut dyn FnMut(usize, String),
 ) -> Values {
-    let mut empty = |row: usize| {
+    let empty = |report: &mut dyn FnMut(usize, String), row: usize| {
         if !allow_empty {
-            report(row, "empty value (set `allow_empty: true` to read empty cells as missing values)".into())
+            report(row, EMPTY.into());
         }
     };
     let cells = match values {
         Values::Text(cells) if infer || declared.is_some_and(|t| t != Type::Text) => cells,
         Values::Text(cells) => {
-            (0..cells.len()).filter(|&r| cells[r].is_none()).for_each(&mut empty);
+            for r in (0..cells.len()).filter(|&r| cells[r].is_none()) {
+                empty(report, r);
+            }
             return Values::Text(cells);
         }
         Values::Float(v) => {
             for (r, x) in v.iter().enumerate() {
                 match x {
-                    None => empty(r),
+                    None => empty(report, r),
                     Some(x) if !x.is_finite() => report(r, format!("{x} is not a finite number")),
                     Some(_) => {}
                 }
@@ -687,11 +713,15 @@ fn type_column(
             return Values::Float(v);
         }
         Values::Int(v) => {
-            (0..v.len()).filter(|&r| v[r].is_none()).for_each(&mut empty);
+            for r in (0..v.len()).filter(|&r| v[r].is_none()) {
+                empty(report, r);
+            }
             return Values::Int(v);
         }
         Values::Date(v) => {
-            (0..v.len()).filter(|&r| v[r].is_none()).for_each(&mut empty);
+            for r in (0..v.len()).filter(|&r| v[r].is_none()) {
+                empty(report, r);
+            }
             return Values::Date(v);
         }
     };
@@ -714,8 +744,16 @@ fn type_column(
     let not_a_number = |t: &str| match declared {
         Some(d) => format!(
             "'{t}' is not {} (`types` declares the column {})",
-            if d == Type::Integer { "an integer" } else { "a number" },
-            if d == Type::Integer { "integer" } else { "number" },
+            if d == Type::Integer {
+                "an integer"
+            } else {
+                "a number"
+            },
+            if d == Type::Integer {
+                "integer"
+            } else {
+                "number"
+            },
         ),
         None => format!(
             "'{t}' is not a number ({numbers} of the column's {} values are; to read the column as text, declare it in `types`)",
@@ -724,7 +762,9 @@ fn type_column(
     };
     match ty {
         Type::Text => {
-            (0..cells.len()).filter(|&r| cells[r].is_none()).for_each(&mut empty);
+            for r in (0..cells.len()).filter(|&r| cells[r].is_none()) {
+                empty(report, r);
+            }
             Values::Text(cells)
         }
         Type::Integer => Values::Int(
@@ -734,7 +774,7 @@ fn type_column(
                 .map(|(r, k)| match k {
                     Cell::Int(i) => Some(*i),
                     Cell::Empty => {
-                        empty(r);
+                        empty(report, r);
                         None
                     }
                     Cell::Float(_) | Cell::NonFinite(_) | Cell::Huge(_) | Cell::Text(_) => {
@@ -753,7 +793,7 @@ fn type_column(
                     Cell::Int(i) => Some(*i as f64),
                     Cell::Float(x) => Some(*x),
                     Cell::Empty => {
-                        empty(r);
+                        empty(report, r);
                         None
                     }
                     Cell::NonFinite(t) => {
@@ -817,6 +857,21 @@ fn read_date_column(
 /// Reports every date that repeats an earlier one or comes before the one above it.
 fn check_increasing(values: &Values, at: &[usize], report: &mut dyn FnMut(usize, String)) {
     let Values::Date(days) = values else { return };
+    let known: Vec<i32> = days.iter().flatten().copied().collect();
+    if known.len() > 2 && known.windows(2).all(|w| w[1] < w[0]) {
+        let line = |r: usize| at.get(r).copied().unwrap_or(0);
+        report(
+            1,
+            format!(
+                "the dates decrease from {} (line {}) to {} (line {}): the file lists the newest day first; sort it oldest first (or set `date_order: any`)",
+                dates::iso(known[0]),
+                line(0),
+                dates::iso(known[known.len() - 1]),
+                line(days.len() - 1)
+            ),
+        );
+        return;
+    }
     let mut seen: HashMap<i32, usize> = HashMap::new();
     let mut prev: Option<(i32, usize)> = None;
     for (r, d) in days.iter().enumerate() {

@@ -33,6 +33,11 @@ impl Unit {
     }
 }
 
+/// A data file's path as shown in messages (without a leading `./`).
+pub fn display_path(path: &Path) -> String {
+    path.strip_prefix(".").unwrap_or(path).display().to_string()
+}
+
 /// `file:LINE: ` or `file: row N: `, the prefix of a message about one place in a data file.
 pub fn at(file: &str, unit: Unit, n: usize) -> String {
     match unit {
@@ -73,10 +78,7 @@ impl Origin {
             .iter()
             .map(|v| v.and_then(|n| usize::try_from(n).ok()).unwrap_or(0))
             .collect();
-        let file = params
-            .resolve(Path::new(up.params.get("path")?.as_str()?))
-            .display()
-            .to_string();
+        let file = display_path(&params.resolve(Path::new(up.params.get("path")?.as_str()?)));
         let file_names = match up.params.get("rename") {
             Some(Value::Object(m)) => m
                 .iter()
@@ -101,10 +103,7 @@ impl Origin {
     /// `file:LINE: column 'Name': ` for row `row` (0-based) of the table and table column
     /// `column`, with the column named as in the file.
     pub fn cell(&self, row: usize, column: &str) -> String {
-        let name = self
-            .file_names
-            .get(column)
-            .map_or(column, String::as_str);
+        let name = self.file_names.get(column).map_or(column, String::as_str);
         let n = self.at.get(row).copied().unwrap_or(0);
         format!("{}column '{name}': ", at(&self.file, self.unit, n))
     }

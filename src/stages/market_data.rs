@@ -7,12 +7,12 @@
 //! non-negative volumes, no missing values. Anything else is refused with the data file, line
 //! and column of each bad value when the table came from `load_table` (see [`super::located`]).
 
+use super::dates::iso;
+use super::located::{Origin, cell, place};
 use crate::finance::stats::{acf, mean, sd};
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx,
 };
-use super::dates::iso;
-use super::located::{Origin, cell, place};
 use crate::table::{Table, TableBuilder, column, f64_column, str_column};
 use anyhow::{Result, bail};
 use arrow::array::{Array, Date32Array};
@@ -99,19 +99,29 @@ impl Stage for MarketData {
         let mut problems = increasing_dates(t, name, date_col, o)?;
         for (r, x) in price.iter().enumerate() {
             if *x <= 0.0 {
-                problems.push((r, format!("{}price {x} is not positive", cell(o, name, r, price_col))));
+                problems.push((
+                    r,
+                    format!("{}price {x} is not positive", cell(o, name, r, price_col)),
+                ));
             }
         }
         for (r, x) in volume.iter().enumerate() {
             if *x < 0.0 {
-                problems.push((r, format!("{}volume {x} is negative", cell(o, name, r, volume_col))));
+                problems.push((
+                    r,
+                    format!("{}volume {x} is negative", cell(o, name, r, volume_col)),
+                ));
             }
         }
         if !problems.is_empty() {
             problems.sort_by_key(|(r, _)| *r);
             let mut lines: Vec<String> = problems.iter().take(10).map(|(_, m)| m.clone()).collect();
             if problems.len() > 10 {
-                lines.push(format!("… and {} more problems", problems.len() - 10));
+                let more = problems.len() - 10;
+                lines.push(format!(
+                    "… and {more} more problem{}",
+                    if more == 1 { "" } else { "s" }
+                ));
             }
             bail!("{}", lines.join("\n"));
         }
@@ -175,14 +185,21 @@ fn numbers(t: &Table, table: &str, name: &str, o: Option<&Origin>) -> Result<Vec
             .position(|v| v.trim().parse::<f64>().map_or(true, |x| !x.is_finite()))
             .unwrap_or(0);
         let value = text.get(r).map_or("", String::as_str);
-        bail!("{}'{value}' is not a number (the column is text)", cell(o, table, r, name));
+        bail!(
+            "{}'{value}' is not a number (the column is text)",
+            cell(o, table, r, name)
+        );
     }
     let values = f64_column(t, name)?;
     if let Some(r) = (0..col.len()).find(|&r| col.is_null(r)) {
         bail!("{}empty value", cell(o, table, r, name));
     }
     if let Some(r) = values.iter().position(|x| !x.is_finite()) {
-        bail!("{}{} is not a finite number", cell(o, table, r, name), values[r]);
+        bail!(
+            "{}{} is not a finite number",
+            cell(o, table, r, name),
+            values[r]
+        );
     }
     Ok(values)
 }
@@ -213,7 +230,12 @@ fn increasing_dates(
         if let Some(first) = seen.get(&d) {
             problems.push((
                 r,
-                format!("{}date {} repeats {}", cell(o, table, r, name), iso(d), place(o, *first)),
+                format!(
+                    "{}date {} repeats {}",
+                    cell(o, table, r, name),
+                    iso(d),
+                    place(o, *first)
+                ),
             ));
         } else if let Some((p, pr)) = prev
             && d < p

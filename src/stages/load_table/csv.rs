@@ -150,9 +150,12 @@ pub fn parse(text: &str, delimiter: char) -> Result<Csv, CsvError> {
         records.pop();
     }
     let mut records = records.into_iter();
-    let header = records
-        .next()
-        .ok_or_else(|| err(1, "the file is empty: expected a header line naming the columns"))?;
+    let header = records.next().ok_or_else(|| {
+        err(
+            1,
+            "the file is empty: expected a header line naming the columns",
+        )
+    })?;
     if header.fields.len() == 1 {
         for other in [';', '\t', '|', ','] {
             if other != delimiter && header.fields[0].contains(other) {
@@ -224,8 +227,11 @@ mod tests {
 
     #[test]
     fn quotes_crlf_and_bom_are_read_with_their_lines() {
-        let csv = parse("\u{feff}a,b\r\n1,\"x, \"\"y\"\"\"\r\n2,\"two\nlines\"\r\n3,\"\"\r\n\r\n", ',')
-            .unwrap();
+        let csv = parse(
+            "\u{feff}a,b\r\n1,\"x, \"\"y\"\"\"\r\n2,\"two\nlines\"\r\n3,\"\"\r\n\r\n",
+            ',',
+        )
+        .unwrap();
         assert_eq!(csv.header, ["a", "b"]);
         assert_eq!(
             fields(&csv),
@@ -245,7 +251,10 @@ mod tests {
         assert_eq!(e("").line, 1);
         assert!(e("a,b\n").message.contains("no data rows"));
         let short = e("a,b\n1,2\n3\n4,5\n");
-        assert_eq!((short.line, short.message.as_str()), (3, "1 field, but the header has 2"));
+        assert_eq!(
+            (short.line, short.message.as_str()),
+            (3, "1 field, but the header has 2")
+        );
         let blank = e("a,b\n1,2\n\n4,5\n");
         assert_eq!(blank.line, 3);
         assert!(blank.message.contains("blank line"));
