@@ -503,3 +503,68 @@ fn case_09_day_month_ambiguous_dates_are_refused() {
     assert_eq!(num(&scalars(&p, "window"), "rows"), 11.0);
     assert_eq!(num(&scalars(&p, "load"), "rows"), 12.0);
 }
+
+/// Writes `table` as a Parquet file under the project and returns its relative path.
+fn write_parquet(p: &Project, name: &str, table: &eqlab::table::Table) -> String {
+    let file = std::fs::File::create(p.path().join(name)).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, table.schema(), None).unwrap();
+    w.write(table).unwrap();
+    w.close().unwrap();
+    name.to_owned()
+}
+
+/// The clean data as an Arrow table: Date as text or as Date32, Close possibly altered.
+fn clean_arrow(close: &[Option<f64>], volume: &[Option<i64>]) -> eqlab::table::Table {
+    use arrow::array::{Date32Array, Float64Array, Int64Array};
+    use std::sync::Arc;
+    let days: Vec<i32> = [2, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 20]
+        .iter()
+        .map(|d| 14244 + d)
+        .collect();
+    eqlab::table::TableBuilder::new()
+        .column("Date", Arc::new(Date32Array::from(days)))
+        .column("Close", Arc::new(Float64Array::from(close.to_vec())))
+        .column("Volume", Arc::new(Int64Array::from(volume.to_vec())))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn parquet_files_load_and_their_bad_values_name_the_row() {
+    let p = project();
+    let (clean, table) = load(&project(), "data/valid/clean.csv", "");
+    let closes: Vec<Option<f64>> = CLEAN_CLOSES.iter().map(|c| Some(*c)).collect();
+    let volumes: Vec<Option<i64>> = CLEAN_VOLUMES.iter().map(|v| Some(*v as i64)).collect();
+    let good = write_parquet(&p, "clean.parquet", &clean_arrow(&closes, &volumes));
+    let (s, t) = load(&p, &good, "");
+    assert_eq!(s, clean);
+    assert_eq!(t, table);
+
+    let mut nan = closes.clone();
+    nan[3] = Some(f64::NAN);
+    let mut missing = volumes.clone();
+    missing[5] = None;
+    let bad = write_parquet(&p, "bad.parquet", &clean_arrow(&nan, &missing));
+    let f = market_pipeline(&p, &bad, "");
+    let (code, err) = run_limited(&p, &["run", f.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("bad.parquet: row 4: column 'Close': NaN is not a finite number"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.parquet: row 6: column 'Volume': empty value"),
+        "{err}"
+    );
+
+    let mut zero = closes.clone();
+    zero[7] = Some(0.0);
+    let zero = write_parquet(&p, "zero.parquet", &clean_arrow(&zero, &volumes));
+    let f = market_pipeline(&p, &zero, "");
+    let (code, err) = run_limited(&p, &["run", f.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("zero.parquet: row 8: column 'Close': price 0 is not positive"),
+        "{err}"
+    );
+}

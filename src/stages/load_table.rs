@@ -17,8 +17,9 @@ use crate::stage::{
 use crate::table::{Table, TableBuilder};
 use anyhow::{Result, anyhow, bail};
 use arrow::array::{
-    Array, ArrayRef, Date32Array, Float32Array, Float64Array, Int32Array, Int64Array,
-    LargeStringArray, StringArray, StringViewArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, Date32Array, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array,
+    Int64Array, LargeStringArray, StringArray, StringViewArray, UInt8Array, UInt16Array,
+    UInt32Array, UInt64Array,
 };
 use arrow::datatypes::DataType;
 use serde_json::Value;
@@ -358,14 +359,22 @@ fn arrow_values(col: &ArrayRef) -> std::result::Result<Values, DataType> {
     }
     ints!(Int64Array);
     ints!(Int32Array);
+    ints!(Int16Array);
+    ints!(Int8Array);
     ints!(UInt32Array);
+    ints!(UInt16Array);
+    ints!(UInt8Array);
     if let Some(a) = any.downcast_ref::<UInt64Array>() {
-        // Values beyond i64 become missing and are reported as such; none occur in price data.
-        return Ok(Values::Int(
-            a.iter()
-                .map(|v| v.and_then(|x| i64::try_from(x).ok()))
-                .collect(),
-        ));
+        // Unsigned values beyond the range of i64 make the column a number column.
+        return Ok(if a.iter().flatten().all(|x| i64::try_from(x).is_ok()) {
+            Values::Int(
+                a.iter()
+                    .map(|v| v.and_then(|x| i64::try_from(x).ok()))
+                    .collect(),
+            )
+        } else {
+            Values::Float(a.iter().map(|v| v.map(|x| x as f64)).collect())
+        });
     }
     if let Some(a) = any.downcast_ref::<Float64Array>() {
         return Ok(Values::Float(a.iter().collect()));
