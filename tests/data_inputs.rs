@@ -159,6 +159,22 @@ const DAMAGED: &[(&str, &str, &str)] = &[
         ":2: column 'Date': 'day 1' is not a date in any of the formats tried",
     ),
     ("two_days.csv", "", "need at least 3 trading days, got 2"),
+    // Read as missing or as text on request, the bad cells still stop market_data, located.
+    (
+        "empty_close.csv",
+        ", allow_empty: true",
+        ":9: column 'Close': empty value",
+    ),
+    (
+        "text_in_close.csv",
+        ", types: {Close: text}",
+        ":10: column 'Close': 'n/a' is not a number (the column is text)",
+    ),
+    (
+        "fraction_in_integer_column.csv",
+        ", types: {Volume: integer}",
+        ":4: column 'Volume': '5392620000.5' is not an integer (`types` declares the column integer)",
+    ),
     (
         "repeated_dates.csv",
         ", start: '2009-01-06'",
