@@ -1,5 +1,5 @@
 //! Stage kinds: one file per kind, each a thin adapter from parameters and upstream tables to
-//! the science code in `finance` (or to polars for the data stages). The [`Registry`] maps
+//! the science code in `finance` (or to the file readers for the data stages). The [`Registry`] maps
 //! kind names used in pipeline files to implementations. Helpers shared by several stages live
 //! in `shared` (which the stages list among their sources; this file is not, so registering a
 //! new kind does not invalidate stored results).
@@ -8,16 +8,16 @@ pub mod calibration;
 pub mod collect;
 pub mod compare;
 pub mod cost_ode;
+pub mod dates;
 pub mod deep_bsde;
 pub mod deep_bsde_eval;
 pub mod describe;
 pub mod fbsde_figures;
 pub mod figures;
-#[cfg(feature = "data")]
-pub mod frame;
 pub mod generate;
 #[cfg(feature = "data")]
 pub mod load_table;
+pub mod located;
 pub mod market_data;
 pub mod nagent;
 pub mod paper_inputs;
