@@ -35,6 +35,17 @@ fn well_formed_xml(x: &str) -> bool {
     stack.is_empty()
 }
 
+/// The report folder of pipelines/ci.yaml: `reports/ci-<id>/`.
+fn report_dir(p: &Project) -> std::path::PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(p.store().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.file_name().unwrap().to_string_lossy().starts_with("ci-"))
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
 #[test]
 fn the_ci_golden_file_passes_and_perturbations_fail() {
     let p = Project::new();
@@ -44,7 +55,7 @@ fn the_ci_golden_file_passes_and_perturbations_fail() {
     let out = text(&o.stdout);
     assert!(o.status.success(), "{out}\n{}", text(&o.stderr));
     assert!(out.contains("37 passed, 0 failed"), "{out}");
-    let xml = std::fs::read_to_string(p.store().join("reports/ci/check.xml")).unwrap();
+    let xml = std::fs::read_to_string(report_dir(&p).join("check.xml")).unwrap();
     assert!(
         well_formed_xml(&xml) && xml.contains("tests=\"37\" failures=\"0\""),
         "{xml}"
@@ -63,7 +74,7 @@ fn the_ci_golden_file_passes_and_perturbations_fail() {
             && out.contains("36 passed, 1 failed"),
         "{out}"
     );
-    let xml = std::fs::read_to_string(p.store().join("reports/ci/check.xml")).unwrap();
+    let xml = std::fs::read_to_string(report_dir(&p).join("check.xml")).unwrap();
     assert!(
         well_formed_xml(&xml) && xml.contains("failures=\"1\""),
         "{xml}"

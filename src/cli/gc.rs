@@ -1,4 +1,5 @@
-//! `eqlab gc`: delete objects no record references (and, with --older-than, old records).
+//! `eqlab gc`: delete objects no record references, records that fail verification, set-aside
+//! records, and (with --older-than) old records that no pipeline file still uses.
 
 use anyhow::Result;
 use eqlab::store::{Store, gc::gc};
@@ -8,8 +9,8 @@ use std::process::ExitCode;
 /// Arguments of `eqlab gc`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Also delete records older than this (e.g. 30d, 12h), except those the latest run of
-    /// each pipeline used.
+    /// Also delete records older than this (e.g. 30d, 12h), except the current result of each
+    /// stage of each pipeline file (the key its latest run used).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub older_than: Option<std::time::Duration>,
     /// Report what would be deleted, delete nothing.

@@ -9,10 +9,11 @@
 
 pub mod plan;
 pub mod prepare;
+pub mod schedule;
 pub mod ui;
 
 use crate::graph::Dag;
-use crate::spec::Pipeline;
+use crate::spec::{Pipeline, StageDecl};
 use crate::stage::{Cancelled, Inputs, Outputs, Stage, StageCtx, Upstream};
 use crate::stages::Registry;
 use crate::store::record::{METRICS, host_name, metrics_table, now_rfc3339};
@@ -20,7 +21,8 @@ use crate::store::{FileRef, Record, RecordMeta, RunLog, RunStage, Store};
 use crate::table::first_nonfinite;
 use anyhow::{Context, Result, anyhow, bail};
 use prepare::{Lookup, lookup, prepare};
-use std::collections::{BTreeMap, BTreeSet};
+use schedule::Scheduler;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
@@ -95,7 +97,8 @@ pub fn instance_names(p: &Pipeline, names: &[String]) -> Result<Vec<String>> {
 }
 
 enum Msg {
-    Done(String, Result<Computed>, f64),
+    /// Stage at this position finished computing (or failed), after this many seconds.
+    Done(usize, Result<Computed>, f64),
 }
 
 /// What computing a stage gave: the record, and whether another process computed it while
@@ -140,41 +143,68 @@ pub fn run(
     let started = now_rfc3339();
     let t0 = Instant::now();
 
+    // Stage declarations and dependencies by position in the topological order (one hash
+    // lookup per name; the loop below never searches).
+    let by_name: HashMap<&str, &StageDecl> =
+        p.stages.iter().map(|d| (d.name.as_str(), d)).collect();
+    let pos: HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let decls: Vec<&StageDecl> = order
+        .iter()
+        .map(|s| {
+            by_name
+                .get(s.as_str())
+                .copied()
+                .ok_or_else(|| anyhow!("stage '{s}' vanished"))
+        })
+        .collect::<Result<_>>()?;
+    let stages: Vec<&dyn Stage> = decls
+        .iter()
+        .map(|d| {
+            registry
+                .get(&d.kind)
+                .ok_or_else(|| anyhow!("unknown kind '{}'", d.kind))
+        })
+        .collect::<Result<_>>()?;
+    let forced: HashSet<&str> = force.iter().map(String::as_str).collect();
+    let mut sched = Scheduler::new(
+        decls
+            .iter()
+            .map(|d| {
+                d.needs
+                    .iter()
+                    .filter_map(|n| pos.get(n.as_str()).copied())
+                    .collect()
+            })
+            .collect(),
+    );
+
     let mut done: BTreeMap<String, Record> = BTreeMap::new();
     let mut outcome: BTreeMap<String, RunStage> = BTreeMap::new();
-    let mut running: BTreeSet<String> = BTreeSet::new();
+    let mut running = 0usize;
     let mut finished_order: Vec<String> = Vec::new();
     let (tx, rx) = mpsc::channel::<Msg>();
 
-    std::thread::scope(|scope| -> Result<()> {
+    std::thread::scope(|scope| {
         loop {
             let cancelled = cancel.load(std::sync::atomic::Ordering::Relaxed);
-            // Schedule every stage whose needs are all satisfied.
-            for name in &order {
-                if outcome.contains_key(name) || running.contains(name) {
-                    continue;
-                }
-                let decl = p
-                    .stage(name)
-                    .ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
-                let stage = registry
-                    .get(&decl.kind)
-                    .ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
-                let blocked = decl.needs.iter().find(|n| {
-                    outcome
-                        .get(*n)
-                        .is_some_and(|o| o.status != status::CACHED && o.status != status::RAN)
-                });
-                if let Some(b) = blocked {
-                    let o = RunStage::new(name, &decl.kind, status::SKIPPED)
-                        .error(format!("upstream stage '{b}' did not finish"));
+            // Start ready stages (lowest position first) while there is room.
+            while running < jobs && !cancelled {
+                let Some(i) = sched.next() else {
+                    break;
+                };
+                let (name, decl, stage) = (&order[i], decls[i], stages[i]);
+                let mut settle = |o: RunStage, ok: bool| {
                     finish(&ui, &mut outcome, &mut finished_order, o);
-                    continue;
-                }
-                if !decl.needs.iter().all(|n| done.contains_key(n))
-                    || cancelled
-                    || running.len() >= jobs
-                {
+                    sched.settle(i, ok);
+                };
+                if let Some(b) = sched.failed_need(i) {
+                    let o = RunStage::new(name, &decl.kind, status::SKIPPED)
+                        .error(format!("upstream stage '{}' did not finish", order[b]));
+                    settle(o, false);
                     continue;
                 }
                 let prep = match no_panic(name, || prepare(p, decl, stage, &done)) {
@@ -182,16 +212,17 @@ pub fn run(
                     Err(e) => {
                         let o =
                             RunStage::new(name, &decl.kind, status::FAILED).error(format!("{e:#}"));
-                        finish(&ui, &mut outcome, &mut finished_order, o);
+                        settle(o, false);
                         continue;
                     }
                 };
-                if !force.contains(name) {
+                let force = forced.contains(name.as_str());
+                if !force {
                     match lookup(store, &prep.hash, true) {
                         Ok(Lookup::Hit(r)) => {
-                            let o = RunStage::new(name, &decl.kind, status::CACHED).key(&prep.hash);
-                            finish(&ui, &mut outcome, &mut finished_order, o);
                             done.insert(name.clone(), *r);
+                            let o = RunStage::new(name, &decl.kind, status::CACHED).key(&prep.hash);
+                            settle(o, true);
                             continue;
                         }
                         Ok(Lookup::Damaged(why)) => ui.warn(&format!(
@@ -201,12 +232,12 @@ pub fn run(
                         Err(e) => {
                             let o = RunStage::new(name, &decl.kind, status::FAILED)
                                 .error(format!("looking up the stored result: {e:#}"));
-                            finish(&ui, &mut outcome, &mut finished_order, o);
+                            settle(o, false);
                             continue;
                         }
                     }
                 }
-                running.insert(name.clone());
+                running += 1;
                 let upstream: Vec<(String, Record)> = decl
                     .needs
                     .iter()
@@ -215,57 +246,58 @@ pub fn run(
                 let tx = tx.clone();
                 let cancel = cancel.clone();
                 let bar = ui.start(name, &decl.kind);
-                let name = name.clone();
-                let forced = force.contains(&name);
                 scope.spawn(move || {
                     let t = Instant::now();
                     let ctx = StageCtx::new(prep.key.seed, bar, store.root().join("tmp"), cancel);
-                    let res = no_panic(&name, || {
-                        compute(p, &name, stage, store, &prep, &upstream, &ctx, forced)
+                    let res = no_panic(name, || {
+                        compute(p, name, stage, store, &prep, &upstream, &ctx, force)
                     });
-                    let _ = tx.send(Msg::Done(name, res, t.elapsed().as_secs_f64()));
+                    let _ = tx.send(Msg::Done(i, res, t.elapsed().as_secs_f64()));
                 });
             }
-            if running.is_empty() {
+            if running == 0 {
                 break;
             }
-            let Ok(Msg::Done(name, res, secs)) = rx.recv() else {
+            let Ok(Msg::Done(i, res, secs)) = rx.recv() else {
                 break;
             };
-            running.remove(&name);
-            let kind = p.stage(&name).map(|d| d.kind.clone()).unwrap_or_default();
-            let o = match res {
+            running -= 1;
+            let (name, kind) = (&order[i], &decls[i].kind);
+            let (o, ok) = match res {
                 Ok(Computed {
                     record,
                     reused: true,
                 }) => {
-                    let o = RunStage::new(&name, &kind, status::CACHED)
+                    let o = RunStage::new(name, kind, status::CACHED)
                         .key(&record.key)
                         .error("reused: another run computed it while this one waited");
                     done.insert(name.clone(), record);
-                    o
+                    (o, true)
                 }
                 Ok(Computed { record, .. }) => {
-                    let o = RunStage::new(&name, &kind, status::RAN).key(&record.key);
+                    let o = RunStage::new(name, kind, status::RAN).key(&record.key);
                     done.insert(name.clone(), record);
-                    o
+                    (o, true)
                 }
-                Err(e) if e.downcast_ref::<Cancelled>().is_some() => {
-                    RunStage::new(&name, &kind, status::INTERRUPTED).error("interrupted by Ctrl-C")
-                }
-                Err(e) => RunStage::new(&name, &kind, status::FAILED).error(format!("{e:#}")),
+                Err(e) if e.downcast_ref::<Cancelled>().is_some() => (
+                    RunStage::new(name, kind, status::INTERRUPTED).error("interrupted by Ctrl-C"),
+                    false,
+                ),
+                Err(e) => (
+                    RunStage::new(name, kind, status::FAILED).error(format!("{e:#}")),
+                    false,
+                ),
             };
             finish(&ui, &mut outcome, &mut finished_order, o.seconds(secs));
+            sched.settle(i, ok);
         }
-        Ok(())
-    })?;
+    });
 
     // Stages never started because of Ctrl-C.
-    for name in &order {
+    for (name, decl) in order.iter().zip(&decls) {
         if !outcome.contains_key(name) {
-            let kind = p.stage(name).map(|d| d.kind.clone()).unwrap_or_default();
-            let o =
-                RunStage::new(name, &kind, status::INTERRUPTED).error("not started: interrupted");
+            let o = RunStage::new(name, &decl.kind, status::INTERRUPTED)
+                .error("not started: interrupted");
             outcome.insert(name.clone(), o);
             finished_order.push(name.clone());
         }
@@ -284,6 +316,7 @@ pub fn run(
             .filter_map(|n| outcome.remove(n))
             .collect(),
         not_saved: None,
+        scheduler_steps: sched.steps(),
     };
     if let Err(e) = store.put_run(&log) {
         log.not_saved = Some(format!("the run log could not be saved: {e:#}"));

@@ -200,18 +200,18 @@ fn check_hash(what: &str, s: &str) -> Result<(), RecordFault> {
     }
 }
 
-/// Output and scalar names: letters, digits, `_`, `-`, `.` (not leading), at most 128 bytes.
+/// Output and scalar names: 1 to 256 bytes, no path separator, no control character, not
+/// starting with `.` (so a name can never lead a path anywhere, should one be built from it).
 fn check_name(s: &str) -> Result<(), RecordFault> {
     let ok = !s.is_empty()
-        && s.len() <= 128
+        && s.len() <= 256
         && !s.starts_with('.')
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && !s.chars().any(|c| c == '/' || c == '\\' || c.is_control());
     if ok {
         Ok(())
     } else {
         Err(RecordFault(format!(
-            "output name {:?} is not plain (letters, digits, _ - .)",
+            "output name {:?} is not plain (no '/', '\\', control characters or leading '.')",
             s.chars().take(80).collect::<String>()
         )))
     }
@@ -312,6 +312,9 @@ pub struct RunLog {
     /// Set when the log could not be written to the store (why); never stored.
     #[serde(skip)]
     pub not_saved: Option<String>,
+    /// Scheduler operations the run took (see `exec::schedule`); never stored.
+    #[serde(skip)]
+    pub scheduler_steps: u64,
 }
 
 /// The current time as RFC 3339 UTC with microseconds.
