@@ -106,7 +106,7 @@ fn check_file(p: &Project, f: &Path) -> Vec<String> {
     if o.timed_out {
         return vec![format!("{name}: no answer within {TIME_LIMIT:?}")];
     }
-    if o.code != Some(2) || err.contains("panicked") || err.contains("overflow") {
+    if o.code != Some(2) || err.contains("panicked") || err.contains("has overflowed") {
         return vec![format!("{name}: exit {:?}\n{err}", o.code)];
     }
     let found = problems(err, &name);
@@ -122,11 +122,15 @@ fn check_file(p: &Project, f: &Path) -> Vec<String> {
                 .any(|l| !l.starts_with(&format!("{name}:")) && l.contains(want)),
             _ => {
                 let prefix = format!("{name}:{n}:");
-                found.iter().any(|l| l.starts_with(&prefix) && l.contains(want))
+                found
+                    .iter()
+                    .any(|l| l.starts_with(&prefix) && l.contains(want))
             }
         };
         if !ok {
-            failures.push(format!("{name}: expected line {n} with `{want}`, got:\n{err}"));
+            failures.push(format!(
+                "{name}: expected line {n} with `{want}`, got:\n{err}"
+            ));
         }
     }
     for want in header("# count: ") {

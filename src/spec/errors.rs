@@ -123,7 +123,12 @@ impl Collector {
     }
 
     /// Records a problem in a command-line argument or environment variable `arg`.
-    pub fn push_arg(&mut self, arg: impl Into<String>, key: impl Into<String>, message: impl Into<String>) {
+    pub fn push_arg(
+        &mut self,
+        arg: impl Into<String>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.errors.push(SpecError {
             file: self.file.clone(),
             loc: Loc::default(),
@@ -140,8 +145,13 @@ impl Collector {
             return Ok(value);
         }
         self.errors.sort_by(|a, b| {
-            (a.arg.is_none(), a.loc.line, a.loc.col, &a.key, &a.arg)
-                .cmp(&(b.arg.is_none(), b.loc.line, b.loc.col, &b.key, &b.arg))
+            (a.arg.is_none(), a.loc.line, a.loc.col, &a.key, &a.arg).cmp(&(
+                b.arg.is_none(),
+                b.loc.line,
+                b.loc.col,
+                &b.key,
+                &b.arg,
+            ))
         });
         let mut seen = std::collections::HashSet::new();
         self.errors

@@ -136,7 +136,12 @@ impl std::str::FromStr for Override {
             return Err(format!("'{k}': use params.NAME=VALUE or STAGE.PARAM=VALUE"));
         }
         let value = yaml::parse(v).map_err(|e| {
-            let msg = e.message.lines().next().unwrap_or("invalid YAML").to_owned();
+            let msg = e
+                .message
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .to_owned();
             format!("value of '{k}': {msg}")
         })?;
         Ok(Override {
@@ -198,7 +203,11 @@ pub fn load(
     let opts = LoadOptions::from_env().map_err(|m| {
         let mut c = Collector::new(path.to_path_buf());
         let v = std::env::var_os(MAX_INSTANCES_ENV).unwrap_or_default();
-        c.push_arg(format!("{MAX_INSTANCES_ENV}={}", v.to_string_lossy()), "", m);
+        c.push_arg(
+            format!("{MAX_INSTANCES_ENV}={}", v.to_string_lossy()),
+            "",
+            m,
+        );
         SpecErrors(c.errors)
     })?;
     load_with(path, registry, overrides, &opts)
@@ -374,8 +383,8 @@ pub fn parse_with(
     apply_overrides(&mut c, &mut p, overrides);
     let broken_params = check_param_values(&mut c, &p);
     let axis_at = sweep::expand(&mut c, &mut p, opts.max_instances);
-    check_references(&mut c, &mut p, &broken_params);
-    check_params(&mut c, &p, registry, &axis_at);
+    let troubled = check_references(&mut c, &mut p, &broken_params);
+    check_params(&mut c, &p, registry, &axis_at, &troubled);
     if c.errors.is_empty()
         && let Err(cycle) = crate::graph::find_cycle(&p)
     {
@@ -719,17 +728,19 @@ fn check_param_values(c: &mut Collector, p: &Pipeline) -> HashSet<String> {
             for (_, r) in references(text) {
                 let problem = match r {
                     Err(m) => Some(m),
-                    Ok(Reference::Param(q)) => match (node.get(name.as_str()), node.get(q.as_str())) {
-                        (Some(&a), Some(&b)) => {
-                            graph.add_edge(a, b, ());
-                            None
+                    Ok(Reference::Param(q)) => {
+                        match (node.get(name.as_str()), node.get(q.as_str())) {
+                            (Some(&a), Some(&b)) => {
+                                graph.add_edge(a, b, ());
+                                None
+                            }
+                            _ => Some(format!(
+                                "`${{params.{}}}` is not defined under `params:`{}",
+                                quote(&q),
+                                suggest(&q, p.params.keys().map(String::as_str))
+                            )),
                         }
-                        _ => Some(format!(
-                            "`${{params.{}}}` is not defined under `params:`{}",
-                            quote(&q),
-                            suggest(&q, p.params.keys().map(String::as_str))
-                        )),
-                    },
+                    }
                     Ok(Reference::Sweep(a)) => Some(format!(
                         "`${{sweep.{}}}` can only be used in a swept stage's `with:`, not under `params:`",
                         quote(&a)
@@ -761,7 +772,10 @@ fn check_param_values(c: &mut Collector, p: &Pipeline) -> HashSet<String> {
             continue;
         };
         let cycle = cycle_through(&graph, &scc, start);
-        let names: Vec<String> = cycle.iter().map(|&i| format!("params.{}", graph[i])).collect();
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|&i| format!("params.{}", graph[i]))
+            .collect();
         c.push(
             loc_of(graph[start]),
             format!("params.{}", graph[start]),
@@ -806,6 +820,51 @@ fn cycle_through(
     vec![start, start]
 }
 
+/// Whether following `${params...}` references from parameter `name` runs into a cycle.
+fn reaches_cycle(params: &BTreeMap<String, Node>, name: &str) -> bool {
+    // Depth-first with colours: 1 = on the current path, 2 = finished.
+    let mut colour: HashMap<&str, u8> = HashMap::new();
+    let refs = |n: &str| -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Some(v) = params.get(n) {
+            walk_strings(v, &mut |text, _| {
+                for (_, r) in references(text) {
+                    if let Ok(Reference::Param(q)) = r
+                        && let Some((k, _)) = params.get_key_value(&q)
+                    {
+                        out.push(k.as_str());
+                    }
+                }
+            });
+        }
+        out
+    };
+    let Some((start, _)) = params.get_key_value(name) else {
+        return false;
+    };
+    let mut stack: Vec<(&str, Vec<&str>)> = vec![(start.as_str(), refs(start))];
+    colour.insert(start.as_str(), 1);
+    while let Some(top) = stack.last_mut() {
+        let n = top.0;
+        match top.1.pop() {
+            Some(m) => match colour.get(m).copied() {
+                Some(1) => return true,
+                Some(_) => {}
+                None => {
+                    colour.insert(m, 1);
+                    let r = refs(m);
+                    stack.push((m, r));
+                }
+            },
+            None => {
+                colour.insert(n, 2);
+                stack.pop();
+            }
+        }
+    }
+    false
+}
+
 /// The `${stages.X...}` stages that parameter `name` refers to, directly or through other
 /// parameters (each parameter visited once, so cycles end).
 fn param_stage_refs(params: &BTreeMap<String, Node>, name: &str) -> Vec<String> {
@@ -830,7 +889,14 @@ fn param_stage_refs(params: &BTreeMap<String, Node>, name: &str) -> Vec<String> 
     out
 }
 
-fn check_references(c: &mut Collector, p: &mut Pipeline, broken: &HashSet<String>) {
+/// Checks `needs` and the references in every stage's `with:`, and adds the stages referenced
+/// with `${stages...}` to `needs`. Returns the declared stages with a reference problem.
+fn check_references(
+    c: &mut Collector,
+    p: &mut Pipeline,
+    broken: &HashSet<String>,
+) -> HashSet<String> {
+    let mut troubled = HashSet::new();
     let names: HashSet<String> = p.stages.iter().map(|s| s.name.clone()).collect();
     let bases: HashSet<String> = p.stages.iter().map(|s| s.base.clone()).collect();
     let mut sorted_names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -861,7 +927,13 @@ fn check_references(c: &mut Collector, p: &mut Pipeline, broken: &HashSet<String
             }
         }
         let mut inferred = Vec::new();
-        let scalar_ref = |st: String, loc: Loc, key: &str, c: &mut Collector, inferred: &mut Vec<String>| {
+        let mut trouble = false;
+        let axes: Vec<&str> = s.point.iter().map(|(a, _)| a.as_str()).collect();
+        let scalar_ref = |st: String,
+                          loc: Loc,
+                          key: &str,
+                          c: &mut Collector,
+                          inferred: &mut Vec<String>| {
             if names.contains(&st) {
                 inferred.push(st);
             } else if bases.contains(&st) {
@@ -883,8 +955,12 @@ fn check_references(c: &mut Collector, p: &mut Pipeline, broken: &HashSet<String
             walk_strings(v, &mut |text, loc| {
                 for (_, r) in references(text) {
                     match r {
-                        Err(m) => c.push(loc, &key, m),
+                        Err(m) => {
+                            trouble = true;
+                            c.push(loc, &key, m);
+                        }
                         Ok(Reference::Param(name)) if !p.params.contains_key(&name) => {
+                            trouble = true;
                             c.push(
                                 loc,
                                 &key,
@@ -896,6 +972,7 @@ fn check_references(c: &mut Collector, p: &mut Pipeline, broken: &HashSet<String
                             );
                         }
                         Ok(Reference::Param(name)) => {
+                            trouble |= broken.contains(&name);
                             if !broken.contains(&name) {
                                 for st in param_stage_refs(&p.params, &name) {
                                     // Stages named nowhere were reported at the parameter.
@@ -907,15 +984,19 @@ fn check_references(c: &mut Collector, p: &mut Pipeline, broken: &HashSet<String
                         }
                         Ok(Reference::Scalar(st, _)) => scalar_ref(st, loc, &key, c, &mut inferred),
                         Ok(Reference::Sweep(_)) if unexpanded => {}
-                        Ok(Reference::Sweep(a)) => c.push(
-                            loc,
-                            &key,
-                            format!(
-                                "`${{sweep.{}}}` is only defined in a stage whose `sweep:` (or `foreach:` target) has an axis '{}'",
-                                quote(&a),
-                                quote(&a)
-                            ),
-                        ),
+                        Ok(Reference::Sweep(a)) => {
+                            trouble = true;
+                            c.push(
+                                loc,
+                                &key,
+                                format!(
+                                    "`${{sweep.{}}}` is only defined in a stage whose `sweep:` (or `foreach:` target) has an axis '{}'{}",
+                                    quote(&a),
+                                    quote(&a),
+                                    suggest(&a, axes.iter().copied())
+                                ),
+                            );
+                        }
                     }
                 }
             });
@@ -925,6 +1006,9 @@ fn check_references(c: &mut Collector, p: &mut Pipeline, broken: &HashSet<String
                 s.needs.push(st);
             }
         }
+        if trouble {
+            troubled.insert(s.base.clone());
+        }
     }
     let mut seen = HashSet::new();
     for s in &p.stages {
@@ -932,6 +1016,7 @@ fn check_references(c: &mut Collector, p: &mut Pipeline, broken: &HashSet<String
             c.push(s.loc, format!("stages.{}", s.name), "duplicate stage name");
         }
     }
+    troubled
 }
 
 /// Instantiates every stage instance once to check its parameters. A problem shared by several
@@ -943,6 +1028,7 @@ fn check_params(
     p: &Pipeline,
     registry: &Registry,
     axis_at: &HashMap<Loc, String>,
+    troubled: &HashSet<String>,
 ) {
     let mut instances: HashMap<&str, usize> = HashMap::new();
     for s in &p.stages {
@@ -960,7 +1046,26 @@ fn check_params(
             continue;
         };
         let prefix = format!("stages.{}.", s.name);
+        let with_prefix = format!("stages.{}.with.", s.name);
         for mut e in errs.0 {
+            // A parameter created by a sweep axis that no `${sweep...}` uses (see `sweep`).
+            let axis = e
+                .key
+                .strip_prefix(&with_prefix)
+                .filter(|_| e.loc == s.loc && e.message.starts_with("unknown parameter"))
+                .and_then(|k| s.point.iter().find(|(a, _)| a.split('.').next() == Some(k)))
+                .map(|(a, _)| a.clone());
+            if let Some(a) = axis {
+                // With a broken reference in `with:` the axis was meant for it: that is the
+                // problem reported.
+                if troubled.contains(&s.base) {
+                    continue;
+                }
+                e.message = format!(
+                    "{} (set by the sweep axis '{a}': use `${{sweep.{a}}}` in `with:` to put its value elsewhere)",
+                    e.message
+                );
+            }
             if let Some(rest) = e.key.strip_prefix(&prefix) {
                 e.key = format!("stages.{}.{rest}", s.base);
             }
@@ -1207,6 +1312,13 @@ impl Subst<'_> {
             )));
         }
         if self.stack.len() >= MAX_REF_DEPTH {
+            // A long cycle also ends here; it is reported at the parameters.
+            if reaches_cycle(&self.p.params, name) {
+                return Err(SubstError::Known(format!(
+                    "`${{params.{}}}` leads into a reference cycle",
+                    quote(name)
+                )));
+            }
             return Err(SubstError::New(format!(
                 "references nested more than {MAX_REF_DEPTH} deep (`${{params.{}}}`)",
                 quote(name)

@@ -216,7 +216,10 @@ fn valid_axis_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 200
         && name.split('.').all(|part| {
-            !part.is_empty() && part.chars().all(|ch| ch.is_alphanumeric() || "_-".contains(ch))
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|ch| ch.is_alphanumeric() || "_-".contains(ch))
         })
 }
 
@@ -473,7 +476,10 @@ fn value_id(v: &Node) -> String {
         Value::Int(i) => format!("n{}", *i as f64),
         Value::Float(x) => format!("n{x}"),
         Value::Str(s) => format!("s{s}"),
-        _ => format!("j{}", serde_json::to_string(&v.to_json()).unwrap_or_default()),
+        _ => format!(
+            "j{}",
+            serde_json::to_string(&v.to_json()).unwrap_or_default()
+        ),
     }
 }
 
@@ -553,7 +559,11 @@ pub(crate) fn expand(
                     );
                     return ex.axis_at;
                 }
-                needs.extend(found.iter().filter_map(|i| names.get(*i).map(|s| (*s).to_owned())));
+                needs.extend(
+                    found
+                        .iter()
+                        .filter_map(|i| names.get(*i).map(|s| (*s).to_owned())),
+                );
             }
             let mut inst = inst.clone();
             inst.needs = needs;
@@ -695,7 +705,8 @@ impl Expansion {
         per_instance: u64,
     ) -> bool {
         let limit = self.max_instances;
-        let show = |n: Option<u64>| n.map_or_else(|| "more than 2^64".to_owned(), |n| n.to_string());
+        let show =
+            |n: Option<u64>| n.map_or_else(|| "more than 2^64".to_owned(), |n| n.to_string());
         let total = n.and_then(|n| n.checked_add(self.total));
         if n.is_none_or(|n| n > limit) {
             c.push(
@@ -889,7 +900,13 @@ fn substitute_sweep(with: &mut [(Key, Node)], axis: &str, value: &Node) -> Resul
     let pat = format!("${{sweep.{axis}}}");
     let shown = show_value(value);
     let mut found = false;
-    fn walk(n: &mut Node, pat: &str, value: &Node, shown: &str, found: &mut bool) -> Result<(), Loc> {
+    fn walk(
+        n: &mut Node,
+        pat: &str,
+        value: &Node,
+        shown: &str,
+        found: &mut bool,
+    ) -> Result<(), Loc> {
         match &mut n.value {
             Value::Str(s) if s.as_str() == pat => {
                 *found = true;

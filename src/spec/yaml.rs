@@ -238,9 +238,15 @@ impl<'de> Deserialize<'de> for KeyText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // Asking for a string makes the parser hand over the scalar's own text, so that a key
         // written `n`, `1.0` or `0x10` keeps exactly that spelling.
-        String::deserialize(d)
-            .map(KeyText)
-            .map_err(|e| de::Error::custom(format!("mapping keys must be plain scalars ({e})")))
+        match Option::<String>::deserialize(d) {
+            Ok(Some(s)) => Ok(KeyText(s)),
+            Ok(None) => Err(de::Error::custom(
+                "a mapping key is null (`~`, `null` or nothing): write the name in quotes",
+            )),
+            Err(_) => Err(de::Error::custom(
+                "mapping keys must be plain names, not lists or mappings",
+            )),
+        }
     }
 }
 
@@ -293,7 +299,30 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
         });
         ParseError {
             loc,
-            message: e.to_string(),
+            message: explain(&e.to_string()),
         }
     })
+}
+
+/// The parser's message in a researcher's words: its first line, without the position it
+/// repeats, and the limits named for what they protect against.
+fn explain(raw: &str) -> String {
+    let first = raw.lines().next().unwrap_or("invalid YAML").trim();
+    // "error: line 5 column 4: did not find expected key" → "did not find expected key"
+    let msg = first
+        .strip_prefix("error: ")
+        .and_then(|m| m.strip_prefix("line "))
+        .and_then(|m| m.split_once(": ").map(|(_, rest)| rest))
+        .unwrap_or(first);
+    if msg.contains("recursion limit exceeded") || msg.contains("Depth {") {
+        format!("lists and mappings nested deeper than {MAX_DEPTH} levels")
+    } else if msg.contains("multiple YAML documents") {
+        "a pipeline file holds one YAML document (found a second `---`)".to_owned()
+    } else if msg.contains("alias replay limit") {
+        format!("aliases (`*name`) expand to more than {MAX_ALIAS_EVENTS} events")
+    } else if msg.contains("budget breached") {
+        format!("the document is too large ({msg}; at most {MAX_NODES} nodes)")
+    } else {
+        msg.to_owned()
+    }
 }
