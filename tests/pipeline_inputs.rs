@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 /// Runs eqlab in the project with extra environment variables; (exit code, stdout, stderr).
 fn eqlab_env(p: &Project, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let mut c = p.cmd(args);
-    c.env_remove("EQLAB_MAX_INSTANCES").env("RUST_BACKTRACE", "0");
+    c.env_remove("EQLAB_MAX_INSTANCES")
+        .env("RUST_BACKTRACE", "0");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -107,12 +108,10 @@ fn the_instance_limit_is_documented_and_can_be_raised() {
         err.trim(),
         "error: three.yaml:5:12: stages.a.sweep: 6 instances (limit 5 per pipeline; raise it with --max-instances or the EQLAB_MAX_INSTANCES environment variable)"
     );
-    let (code, out, err) =
-        eqlab_env(&p, &["plan", "three.yaml"], &[("EQLAB_MAX_INSTANCES", "6")]);
+    let (code, out, err) = eqlab_env(&p, &["plan", "three.yaml"], &[("EQLAB_MAX_INSTANCES", "6")]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(planned(&out).len(), 6, "{out}");
-    let (code, _, err) =
-        eqlab_env(&p, &["plan", "three.yaml"], &[("EQLAB_MAX_INSTANCES", "0")]);
+    let (code, _, err) = eqlab_env(&p, &["plan", "three.yaml"], &[("EQLAB_MAX_INSTANCES", "0")]);
     assert_eq!(code, Some(2));
     assert_eq!(
         err.trim(),
@@ -164,7 +163,10 @@ fn set_errors_are_located_on_the_command_line() {
         "p.yaml",
         "name: errloc\nstages:\n  a:\n    kind: generate\n    with: {rows: 3, scale: x}\n",
     );
-    let (code, _, err) = eqlab(&p, &["plan", "p.yaml", "--set", "a.rows=x", "--set", "zz.q=1"]);
+    let (code, _, err) = eqlab(
+        &p,
+        &["plan", "p.yaml", "--set", "a.rows=x", "--set", "zz.q=1"],
+    );
     assert_eq!(code, Some(2));
     assert_eq!(
         err.trim(),

@@ -1495,3 +1495,126 @@ fn coerce(v: &J, kind: ParamKind) -> Result<J, String> {
         ParamKind::Any => Ok(v.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, overrides: &[&str], max_instances: u64) -> Result<Pipeline, String> {
+        let registry = Registry::builtin();
+        let overrides: Vec<Override> = overrides
+            .iter()
+            .map(|o| o.parse().expect("override"))
+            .collect();
+        let opts = LoadOptions { max_instances };
+        parse_with(text, Path::new("p.yaml"), &registry, &overrides, &opts)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_are_strings_and_keys_keep_their_text() {
+        let n =
+            yaml::parse("{n: no, yes: on, 1.0: y, 0x10: off, t: true, f: False}").expect("yaml");
+        let m = n.as_map().expect("map");
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(keys, ["n", "yes", "1.0", "0x10", "t", "f"]);
+        let values: Vec<&Value> = m.iter().map(|(_, v)| &v.value).collect();
+        assert_eq!(
+            values,
+            [
+                &Value::Str("no".into()),
+                &Value::Str("on".into()),
+                &Value::Str("y".into()),
+                &Value::Str("off".into()),
+                &Value::Bool(true),
+                &Value::Bool(false)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_parser_refuses_deep_nesting_alias_bombs_and_huge_text() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let e = yaml::parse(&deep).expect_err("too deep");
+        assert_eq!(e.message, "lists and mappings nested deeper than 64 levels");
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = yaml::parse(&bomb).expect_err("alias bomb");
+        assert_eq!(
+            e.message,
+            "aliases (`*name`) expand to more than 100000 events"
+        );
+        let huge = "#".repeat(yaml::MAX_TEXT_BYTES + 1);
+        assert!(yaml::parse(&huge).is_err());
+    }
+
+    #[test]
+    fn instances_are_counted_against_the_limit_before_expansion() {
+        let text = "stages:\n  a:\n    kind: generate\n    replicates: 2\n    sweep: {grid: {rows: [1, 2, 3]}}\n";
+        let e = check(text, &[], 5).expect_err("over the limit");
+        assert!(
+            e.starts_with("p.yaml:5:12: stages.a.sweep: 6 instances (limit 5 per pipeline"),
+            "{e}"
+        );
+        let p = check(text, &[], 6).expect("at the limit");
+        assert_eq!(p.stages.len(), 6);
+        assert_eq!(p.stages[5].name, "a[rows=3,rep=1]");
+        assert_eq!(parse_max_instances("1_000"), Ok(1000));
+        assert!(parse_max_instances("0").is_err());
+        assert!(parse_max_instances("-1").is_err());
+    }
+
+    #[test]
+    fn reference_cycles_and_bombs_end_in_one_error() {
+        let cycle = "params: {a: \"${params.b}\", b: \"${params.c}\", c: \"${params.a}\"}\nstages:\n  g:\n    kind: generate\n    with: {offset: \"${params.b}\"}\n";
+        assert_eq!(
+            check(cycle, &[], 10).expect_err("cycle"),
+            "p.yaml:1:13: params.a: reference cycle params.a → params.b → params.c → params.a"
+        );
+        let mut bomb = String::from("params:\n  e0: \"\"\n");
+        for i in 1..14 {
+            bomb.push_str(&format!(
+                "  e{i}: \"{}\"\n",
+                format!("${{params.e{}}}", i - 1).repeat(10)
+            ));
+        }
+        bomb.push_str(
+            "stages:\n  g:\n    kind: paper_inputs\n    with: {path: \"${params.e13}\"}\n",
+        );
+        let e = check(&bomb, &[], 10).expect_err("bomb");
+        assert!(
+            e.ends_with("stages.g.with.path: the references expand to more than 1048576 bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn set_values_are_reported_on_the_command_line() {
+        let text = "params: {n: 5}\nstages:\n  a:\n    kind: generate\n    with: {rows: \"${params.n}\"}\n";
+        assert_eq!(
+            check(text, &["params.n=x", "a.scale=[1]"], 10).expect_err("bad values"),
+            "--set params.n=x: stages.a.with.rows: expected an integer, found a string\n\
+             --set a.scale=[1]: stages.a.with.scale: expected a number, found a list\n\
+             2 problems on the command line"
+        );
+        let p = check(text, &["params.n=7"], 10).expect("good value");
+        assert_eq!(p.params["n"].value, Value::Int(7));
+    }
+
+    #[test]
+    fn whole_numbers_pass_as_integers() {
+        assert_eq!(whole_number(20.0), Some(20));
+        assert_eq!(whole_number(99.99999999999997), Some(100));
+        assert_eq!(whole_number(10.5), None);
+        assert_eq!(whole_number(f64::NAN), None);
+        assert_eq!(whole_number(1e20), None);
+        assert_eq!(coerce(&J::from(30.0), ParamKind::Int), Ok(J::from(30)));
+        assert_eq!(
+            coerce(&J::from(2.5), ParamKind::Int),
+            Err("expected an integer, found 2.5, which is not a whole number".to_owned())
+        );
+    }
+}
