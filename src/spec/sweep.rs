@@ -625,18 +625,22 @@ fn foreach_order(c: &mut Collector, declared: &[StageDecl]) -> Vec<usize> {
     order
 }
 
+/// One group of upstream instances with the same axis names: the axes they share with the
+/// downstream point and, per combination of their values, the instances (indices).
+type PairGroup = (Vec<String>, HashMap<String, Vec<usize>>);
+
 /// Upstream instances grouped by their values on the axes they share with a downstream point,
 /// so that pairing costs the number of links, not the product of the instance counts.
 struct PairIndex {
     /// Per group of upstream instances with the same axis names: the shared axes and, for each
     /// combination of their values, the instances (indices into `names`).
-    groups: Vec<(Vec<String>, HashMap<String, Vec<usize>>)>,
+    groups: Vec<PairGroup>,
 }
 
 impl PairIndex {
     fn new(ups: &[&Point], down: &Point) -> PairIndex {
         let down_axes: HashSet<&str> = down.iter().map(|(a, _)| a.as_str()).collect();
-        let mut groups: Vec<(Vec<String>, HashMap<String, Vec<usize>>)> = Vec::new();
+        let mut groups: Vec<PairGroup> = Vec::new();
         let mut by_axes: HashMap<Vec<String>, usize> = HashMap::new();
         for (i, pt) in ups.iter().enumerate() {
             let shared: Vec<String> = pt
