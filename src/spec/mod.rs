@@ -1605,6 +1605,26 @@ mod tests {
     }
 
     #[test]
+    fn hostile_overrides_of_a_swept_pipeline_end_in_errors() {
+        // The seeds of the `set_and_sweep` fuzz target, on a smaller pipeline of the same shape.
+        let text = "params: {n: 3, s: \"${params.t}\", t: 1.5}\nstages:\n  a:\n    kind: generate\n    with: {rows: \"${sweep.k}\", scale: \"${params.s}\"}\n    sweep: {grid: {k: [1, 2]}}\n  b:\n    kind: generate\n    foreach: a\n    replicates: 2\n    with: {rows: \"${params.n}\"}\n";
+        assert_eq!(check(text, &[], 100).map(|p| p.stages.len()), Ok(6));
+        for o in [
+            "a.sweep.k={range: {start: 0, stop: 1, num: 1e20}}",
+            "a.sweep.k=[1, 2.5, x]",
+            "a.sweep.k=[[1], {a: 1}]",
+            "params.s=${params.s}",
+            "params.n=${sweep.k}",
+            "params.t=${params.s}",
+            "a.rows=${stages.b.mean}",
+            "a.sweep.k={logspace: {start: -1, stop: 1, num: 3}}",
+        ] {
+            let e = check(text, &[o], 100).expect_err(o);
+            assert!(e.starts_with(&format!("--set {o}: ")), "{o}: {e}");
+        }
+    }
+
+    #[test]
     fn whole_numbers_pass_as_integers() {
         assert_eq!(whole_number(20.0), Some(20));
         assert_eq!(whole_number(99.99999999999997), Some(100));
