@@ -27,7 +27,8 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Fuzz the pipeline parser for a bounded time (needs the nightly toolchain; installs cargo-fuzz).
+## Fuzz for FUZZ_SECONDS per target: the pipeline parser, and `--set` values with sweep expansion
+## (needs the nightly toolchain; installs cargo-fuzz).
 FUZZ_SECONDS ?= 60
 fuzz:
 	bash fuzz/run.sh $(FUZZ_SECONDS)

@@ -137,34 +137,46 @@ impl Dag {
 }
 
 /// `Err(cycle)` with the stage names along one cycle, first name repeated at the end.
+///
+/// The cycle starts at the stage declared first among those on it and is a shortest one
+/// through that stage; finding it is linear in the size of the graph, however long it is.
 pub fn find_cycle(p: &Pipeline) -> Result<(), Vec<String>> {
     let dag = Dag::new(p);
     let Err(c) = toposort(&dag.graph, None) else {
         return Ok(());
     };
-    // Walk backwards along `needs` from a node on a cycle until a node repeats.
-    let start = c.node_id();
-    let mut path = vec![start];
-    let mut cur = start;
-    loop {
-        let next = dag
-            .graph
-            .neighbors_directed(cur, petgraph::Outgoing)
-            .find(|n| petgraph::algo::has_path_connecting(&dag.graph, *n, start, None));
-        let Some(next) = next else { break };
-        if let Some(pos) = path.iter().position(|x| *x == next) {
-            // Start the cycle at the stage declared first in the file.
-            let mut cycle: Vec<NodeIndex> = path[pos..].to_vec();
-            let first = (0..cycle.len())
-                .min_by_key(|i| cycle[*i].index())
-                .unwrap_or(0);
-            cycle.rotate_left(first);
-            let mut names: Vec<String> = cycle.iter().map(|n| dag.graph[*n].clone()).collect();
-            names.push(names[0].clone());
-            return Err(names);
+    let on_cycle = c.node_id();
+    let scc: BTreeSet<NodeIndex> = petgraph::algo::tarjan_scc(&dag.graph)
+        .into_iter()
+        .find(|scc| scc.contains(&on_cycle))
+        .map(|scc| scc.into_iter().collect())
+        .unwrap_or_default();
+    let start = scc.first().copied().unwrap_or(on_cycle);
+    // Breadth first from `start` along `needs` edges inside its component, back to `start`.
+    let mut parent: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(u) = queue.pop_front() {
+        for v in dag.graph.neighbors_directed(u, petgraph::Outgoing) {
+            if v == start {
+                let mut back = vec![u];
+                while let Some(&w) = back.last().and_then(|x| parent.get(x)) {
+                    back.push(w);
+                }
+                let mut names = vec![dag.graph[start].clone()];
+                names.extend(
+                    back.iter()
+                        .rev()
+                        .filter(|n| **n != start)
+                        .map(|n| dag.graph[*n].clone()),
+                );
+                names.push(dag.graph[start].clone());
+                return Err(names);
+            }
+            if scc.contains(&v) && !parent.contains_key(&v) {
+                parent.insert(v, u);
+                queue.push_back(v);
+            }
         }
-        path.push(next);
-        cur = next;
     }
     Err(vec![dag.graph[start].clone(), dag.graph[start].clone()])
 }

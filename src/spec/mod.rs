@@ -6,6 +6,13 @@
 //! `needs`, dangling references, wrong types, cycles) and reports them all with
 //! `file:line:col`. Turning a declared stage into concrete parameter values is [`instantiate`].
 //! Graph algorithms live in `graph`, hashing in `key`.
+//!
+//! Every problem is reported once, at the node that holds it: a `--set` value on the command
+//! line (`--set a.rows=x: stages.a.with.rows: …`), a problem inside `params:` at that parameter
+//! (reference cycles included), a bad sweep value at its axis (once, however many instances
+//! carry it). Nothing a file says can make validation grow without bound: the YAML parser has
+//! limits (see `yaml`), sweeps are counted before they are expanded (see `sweep`, and
+//! [`LoadOptions::max_instances`]), and reference expansion is bounded in depth and size.
 
 pub mod errors;
 pub mod sweep;
@@ -16,7 +23,7 @@ use crate::stages::Registry;
 use errors::{Collector, suggest};
 pub use errors::{SpecError, SpecErrors};
 use serde_json::Value as J;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use yaml::{Key, Loc, Node, Value};
 
@@ -49,6 +56,8 @@ pub struct Pipeline {
     pub seed: u64,
     /// Pipeline parameters after `--set` overrides.
     pub params: BTreeMap<String, Node>,
+    /// The `--set` arguments as given (`KEY=VALUE`): problems in them are reported there.
+    pub overrides: Vec<String>,
     /// Stages in file order.
     pub stages: Vec<StageDecl>,
 }
@@ -113,6 +122,8 @@ pub struct Override {
     pub key: String,
     /// The value, parsed as YAML.
     pub value: Node,
+    /// The argument as given, `KEY=VALUE`.
+    pub text: String,
 }
 
 impl std::str::FromStr for Override {
@@ -124,39 +135,149 @@ impl std::str::FromStr for Override {
         if !k.contains('.') {
             return Err(format!("'{k}': use params.NAME=VALUE or STAGE.PARAM=VALUE"));
         }
-        let value = yaml::parse(v).map_err(|e| format!("value of '{k}': {}", e.message))?;
+        let value = yaml::parse(v).map_err(|e| {
+            let msg = e
+                .message
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .to_owned();
+            format!("value of '{k}': {msg}")
+        })?;
         Ok(Override {
             key: k.to_owned(),
             value,
+            text: s.to_owned(),
         })
     }
 }
 
-/// Reads, parses and validates a pipeline file.
+/// The environment variable that sets [`LoadOptions::max_instances`] for [`load`].
+pub const MAX_INSTANCES_ENV: &str = "EQLAB_MAX_INSTANCES";
+
+/// How a pipeline file is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The most stage instances the pipeline may expand to (sweep points × replicates, summed
+    /// over stages); a pipeline beyond it is refused before it is expanded.
+    pub max_instances: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            max_instances: sweep::DEFAULT_MAX_INSTANCES,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// The defaults, with [`MAX_INSTANCES_ENV`] applied when it is set.
+    pub fn from_env() -> Result<LoadOptions, String> {
+        let mut o = LoadOptions::default();
+        if let Some(v) = std::env::var_os(MAX_INSTANCES_ENV) {
+            let v = v.to_string_lossy();
+            o.max_instances = parse_max_instances(&v)?;
+        }
+        Ok(o)
+    }
+}
+
+/// Parses an instance limit as given on the command line or in [`MAX_INSTANCES_ENV`].
+pub fn parse_max_instances(v: &str) -> Result<u64, String> {
+    match v.trim().replace('_', "").parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a positive whole number of instances, found '{v}'"
+        )),
+    }
+}
+
+/// Reads, parses and validates a pipeline file, with the instance limit of
+/// [`LoadOptions::from_env`].
 pub fn load(
     path: &Path,
     registry: &Registry,
     overrides: &[Override],
 ) -> Result<Pipeline, SpecErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let opts = LoadOptions::from_env().map_err(|m| {
+        let mut c = Collector::new(path.to_path_buf());
+        let v = std::env::var_os(MAX_INSTANCES_ENV).unwrap_or_default();
+        c.push_arg(
+            format!("{MAX_INSTANCES_ENV}={}", v.to_string_lossy()),
+            "",
+            m,
+        );
+        SpecErrors(c.errors)
+    })?;
+    load_with(path, registry, overrides, &opts)
+}
+
+/// Reads, parses and validates a pipeline file.
+pub fn load_with(
+    path: &Path,
+    registry: &Registry,
+    overrides: &[Override],
+    opts: &LoadOptions,
+) -> Result<Pipeline, SpecErrors> {
+    let text = read_text(path).map_err(|message| {
         SpecErrors(vec![SpecError {
             file: path.to_path_buf(),
             loc: Loc::default(),
             key: String::new(),
-            message: format!("cannot read the pipeline file: {e}"),
+            message,
+            arg: None,
         }])
     })?;
-    parse(&text, path, registry, overrides)
+    parse_with(&text, path, registry, overrides, opts)
 }
 
-/// Parses and validates pipeline text as if read from `path`.
+/// Reads a pipeline file of at most [`yaml::MAX_TEXT_BYTES`] bytes.
+fn read_text(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    if path.is_dir() {
+        return Err("cannot read the pipeline file: it is a directory, not a file".to_owned());
+    }
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read the pipeline file: {e}"))?;
+    let mut bytes = Vec::new();
+    f.take(yaml::MAX_TEXT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the pipeline file: {e}"))?;
+    if bytes.len() > yaml::MAX_TEXT_BYTES {
+        return Err(format!(
+            "the pipeline file is longer than {} bytes: is it the right file?",
+            yaml::MAX_TEXT_BYTES
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the pipeline file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Parses and validates pipeline text as if read from `path`, with the default options.
 pub fn parse(
     text: &str,
     path: &Path,
     registry: &Registry,
     overrides: &[Override],
 ) -> Result<Pipeline, SpecErrors> {
+    parse_with(text, path, registry, overrides, &LoadOptions::default())
+}
+
+/// Parses and validates pipeline text as if read from `path`.
+pub fn parse_with(
+    text: &str,
+    path: &Path,
+    registry: &Registry,
+    overrides: &[Override],
+    opts: &LoadOptions,
+) -> Result<Pipeline, SpecErrors> {
+    errors::reset_suggestion_budget();
     let mut c = Collector::new(path.to_path_buf());
+    c.args = overrides.iter().map(|o| o.text.clone()).collect();
     let root = match yaml::parse(text) {
         Ok(n) => n,
         Err(e) => {
@@ -195,6 +316,7 @@ pub fn parse(
         file_hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
         seed: 0,
         params: BTreeMap::new(),
+        overrides: c.args.clone(),
         stages: Vec::new(),
     };
     let mut stages_node = None;
@@ -259,11 +381,10 @@ pub fn parse(
         },
     }
     apply_overrides(&mut c, &mut p, overrides);
-    if c.errors.is_empty() {
-        sweep::expand(&mut c, &mut p);
-    }
-    check_references(&mut c, &mut p);
-    check_params(&mut c, &p, registry);
+    let broken_params = check_param_values(&mut c, &p);
+    let axis_at = sweep::expand(&mut c, &mut p, opts.max_instances);
+    let troubled = check_references(&mut c, &mut p, &broken_params);
+    check_params(&mut c, &p, registry, &axis_at, &troubled);
     if c.errors.is_empty()
         && let Err(cycle) = crate::graph::find_cycle(&p)
     {
@@ -286,6 +407,7 @@ fn unreachable_pipeline() -> Pipeline {
         file_hash: String::new(),
         seed: 0,
         params: BTreeMap::new(),
+        overrides: Vec::new(),
         stages: Vec::new(),
     }
 }
@@ -475,18 +597,21 @@ fn set_sweep_axis(s: &mut StageDecl, axis: &str, value: &Node) -> bool {
 }
 
 fn apply_overrides(c: &mut Collector, p: &mut Pipeline, overrides: &[Override]) {
-    for o in overrides {
+    for (i, o) in overrides.iter().enumerate() {
         let Some((head, rest)) = o.key.split_once('.') else {
             continue;
         };
+        let here = Loc::arg(i);
+        let mut value = o.value.clone();
+        value.relocate(here);
         if head == "params" {
             if p.params.contains_key(rest) {
-                p.params.insert(rest.to_owned(), o.value.clone());
+                p.params.insert(rest.to_owned(), value);
             } else {
                 let names: Vec<&str> = p.params.keys().map(String::as_str).collect();
                 c.push(
-                    Loc::default(),
-                    format!("--set {}", o.key),
+                    here,
+                    "",
                     format!(
                         "the pipeline has no parameter '{rest}'{}",
                         suggest(rest, names)
@@ -496,27 +621,27 @@ fn apply_overrides(c: &mut Collector, p: &mut Pipeline, overrides: &[Override]) 
         } else if let Some(s) = p.stages.iter_mut().find(|s| s.name == head)
             && let Some(axis) = rest.strip_prefix("sweep.")
         {
-            if !set_sweep_axis(s, axis, &o.value) {
+            if !set_sweep_axis(s, axis, &value) {
                 c.push(
-                    Loc::default(),
-                    format!("--set {}", o.key),
+                    here,
+                    "",
                     format!("stage '{head}' has no grid/zip sweep axis '{axis}'"),
                 );
             }
         } else if let Some(s) = p.stages.iter_mut().find(|s| s.name == head) {
             let key = Key {
                 name: rest.to_owned(),
-                loc: o.value.loc,
+                loc: here,
             };
             match s.with.iter_mut().find(|(k, _)| k.name == rest) {
-                Some(entry) => entry.1 = o.value.clone(),
-                None => s.with.push((key, o.value.clone())),
+                Some(entry) => entry.1 = value,
+                None => s.with.push((key, value)),
             }
         } else {
             let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
             c.push(
-                Loc::default(),
-                format!("--set {}", o.key),
+                here,
+                "",
                 format!(
                     "no stage or `params` called '{head}'{}",
                     suggest(head, names)
@@ -533,6 +658,19 @@ pub enum Reference {
     Param(String),
     /// `${stages.STAGE.SCALAR}`.
     Scalar(String, String),
+    /// `${sweep.AXIS}` (replaced when the stage's sweep is expanded).
+    Sweep(String),
+}
+
+/// The most characters of a bad reference quoted in a message.
+const MAX_QUOTED: usize = 60;
+
+/// `s`, cut to [`MAX_QUOTED`] characters for a message.
+fn quote(s: &str) -> String {
+    match s.char_indices().nth(MAX_QUOTED) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
 }
 
 /// Finds every `${...}` in `s`: (byte range, parsed reference or an error message).
@@ -551,11 +689,10 @@ fn references(s: &str) -> Vec<(std::ops::Range<usize>, Result<Reference, String>
             ["stages", st, out] if !st.is_empty() && !out.is_empty() => {
                 Ok(Reference::Scalar((*st).to_owned(), (*out).to_owned()))
             }
-            ["sweep", name, ..] => Err(format!(
-                "`${{sweep.{name}}}` is only defined in a stage whose `sweep:` has an axis '{name}'"
-            )),
+            ["sweep", name] if !name.is_empty() => Ok(Reference::Sweep((*name).to_owned())),
             _ => Err(format!(
-                "bad reference `${{{inner}}}`: use ${{params.NAME}} or ${{stages.STAGE.SCALAR}}"
+                "bad reference `${{{}}}`: use ${{params.NAME}}, ${{stages.STAGE.SCALAR}} or ${{sweep.AXIS}}",
+                quote(inner)
             )),
         };
         out.push((start..end + 1, r));
@@ -573,63 +710,293 @@ fn walk_strings<'a>(n: &'a Node, f: &mut dyn FnMut(&'a str, Loc)) {
     }
 }
 
-fn check_references(c: &mut Collector, p: &mut Pipeline) {
-    let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
-    let bases: Vec<String> = p.stages.iter().map(|s| s.base.clone()).collect();
+/// Checks the references inside `params:` values (undefined names, bad syntax, `${sweep...}`,
+/// cycles of any length), each reported once at the parameter that holds it. Returns the names
+/// of the parameters with such a problem.
+fn check_param_values(c: &mut Collector, p: &Pipeline) -> HashSet<String> {
+    let stages: HashSet<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+    let mut broken = HashSet::new();
+    let mut graph = petgraph::graph::DiGraph::<&str, ()>::new();
+    let node: BTreeMap<&str, petgraph::graph::NodeIndex> = p
+        .params
+        .keys()
+        .map(|k| (k.as_str(), graph.add_node(k.as_str())))
+        .collect();
+    for (name, value) in &p.params {
+        let key = format!("params.{name}");
+        walk_strings(value, &mut |text, loc| {
+            for (_, r) in references(text) {
+                let problem = match r {
+                    Err(m) => Some(m),
+                    Ok(Reference::Param(q)) => {
+                        match (node.get(name.as_str()), node.get(q.as_str())) {
+                            (Some(&a), Some(&b)) => {
+                                graph.add_edge(a, b, ());
+                                None
+                            }
+                            _ => Some(format!(
+                                "`${{params.{}}}` is not defined under `params:`{}",
+                                quote(&q),
+                                suggest(&q, p.params.keys().map(String::as_str))
+                            )),
+                        }
+                    }
+                    Ok(Reference::Sweep(a)) => Some(format!(
+                        "`${{sweep.{}}}` can only be used in a swept stage's `with:`, not under `params:`",
+                        quote(&a)
+                    )),
+                    Ok(Reference::Scalar(st, _)) if !stages.contains(st.as_str()) => Some(format!(
+                        "`${{stages.{}...}}` names no stage{}",
+                        quote(&st),
+                        suggest(&st, stages.iter().copied())
+                    )),
+                    Ok(Reference::Scalar(..)) => None,
+                };
+                if let Some(m) = problem {
+                    c.push(loc, &key, m);
+                    broken.insert(name.clone());
+                }
+            }
+        });
+    }
+    let loc_of = |n: &str| p.params.get(n).map_or(Loc::default(), |v| v.loc);
+    for scc in petgraph::algo::tarjan_scc(&graph) {
+        let looped = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
+        if !looped {
+            continue;
+        }
+        let Some(&start) = scc
+            .iter()
+            .min_by_key(|&&i| (loc_of(graph[i]).line, loc_of(graph[i]).col, graph[i]))
+        else {
+            continue;
+        };
+        let cycle = cycle_through(&graph, &scc, start);
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|&i| format!("params.{}", graph[i]))
+            .collect();
+        c.push(
+            loc_of(graph[start]),
+            format!("params.{}", graph[start]),
+            format!("reference cycle {}", names.join(" → ")),
+        );
+        broken.extend(scc.iter().map(|&i| graph[i].to_owned()));
+    }
+    broken
+}
+
+/// A shortest cycle from `start` back to itself inside the strongly connected `scc` (breadth
+/// first, so any length is fine), as the list of its nodes with `start` at both ends.
+fn cycle_through(
+    graph: &petgraph::graph::DiGraph<&str, ()>,
+    scc: &[petgraph::graph::NodeIndex],
+    start: petgraph::graph::NodeIndex,
+) -> Vec<petgraph::graph::NodeIndex> {
+    let members: HashSet<_> = scc.iter().copied().collect();
+    let mut parent = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(u) = queue.pop_front() {
+        for v in graph.neighbors(u) {
+            if v == start {
+                // Walk back from u to start along the breadth-first parents.
+                let mut back = Vec::new();
+                let mut cur = u;
+                while cur != start {
+                    back.push(cur);
+                    cur = parent.get(&cur).copied().unwrap_or(start);
+                }
+                let mut cycle = vec![start];
+                cycle.extend(back.into_iter().rev());
+                cycle.push(start);
+                return cycle;
+            }
+            if members.contains(&v) && v != start && !parent.contains_key(&v) {
+                parent.insert(v, u);
+                queue.push_back(v);
+            }
+        }
+    }
+    vec![start, start]
+}
+
+/// Whether following `${params...}` references from parameter `name` runs into a cycle.
+fn reaches_cycle(params: &BTreeMap<String, Node>, name: &str) -> bool {
+    // Depth-first with colours: 1 = on the current path, 2 = finished.
+    let mut colour: HashMap<&str, u8> = HashMap::new();
+    let refs = |n: &str| -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Some(v) = params.get(n) {
+            walk_strings(v, &mut |text, _| {
+                for (_, r) in references(text) {
+                    if let Ok(Reference::Param(q)) = r
+                        && let Some((k, _)) = params.get_key_value(&q)
+                    {
+                        out.push(k.as_str());
+                    }
+                }
+            });
+        }
+        out
+    };
+    let Some((start, _)) = params.get_key_value(name) else {
+        return false;
+    };
+    let mut stack: Vec<(&str, Vec<&str>)> = vec![(start.as_str(), refs(start))];
+    colour.insert(start.as_str(), 1);
+    while let Some(top) = stack.last_mut() {
+        let n = top.0;
+        match top.1.pop() {
+            Some(m) => match colour.get(m).copied() {
+                Some(1) => return true,
+                Some(_) => {}
+                None => {
+                    colour.insert(m, 1);
+                    let r = refs(m);
+                    stack.push((m, r));
+                }
+            },
+            None => {
+                colour.insert(n, 2);
+                stack.pop();
+            }
+        }
+    }
+    false
+}
+
+/// The `${stages.X...}` stages that parameter `name` refers to, directly or through other
+/// parameters (each parameter visited once, so cycles end).
+fn param_stage_refs(params: &BTreeMap<String, Node>, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut todo = vec![name.to_owned()];
+    while let Some(n) = todo.pop() {
+        if !seen.insert(n.clone()) {
+            continue;
+        }
+        let Some(v) = params.get(&n) else { continue };
+        walk_strings(v, &mut |text, _| {
+            for (_, r) in references(text) {
+                match r {
+                    Ok(Reference::Param(q)) => todo.push(q),
+                    Ok(Reference::Scalar(st, _)) => out.push(st),
+                    _ => {}
+                }
+            }
+        });
+    }
+    out
+}
+
+/// Checks `needs` and the references in every stage's `with:`, and adds the stages referenced
+/// with `${stages...}` to `needs`. Returns the declared stages with a reference problem.
+fn check_references(
+    c: &mut Collector,
+    p: &mut Pipeline,
+    broken: &HashSet<String>,
+) -> HashSet<String> {
+    let mut troubled = HashSet::new();
+    let names: HashSet<String> = p.stages.iter().map(|s| s.name.clone()).collect();
+    let bases: HashSet<String> = p.stages.iter().map(|s| s.base.clone()).collect();
+    let mut sorted_names: Vec<&str> = names.iter().map(String::as_str).collect();
+    sorted_names.sort_unstable();
     for s in &mut p.stages {
+        // A stage still carrying `sweep`/`foreach` could not be expanded (reported already):
+        // its `${sweep...}` references and its `foreach` target are not reported again.
+        let unexpanded = s.sweep.is_some() || s.foreach.is_some();
+        let foreach_target = s.foreach.as_ref().map(|(t, _)| t.clone());
         for n in &s.needs {
-            if !names.contains(n) {
+            if !names.contains(n) && foreach_target.as_ref() != Some(n) {
                 c.push(
                     s.loc,
-                    format!("stages.{}.needs", s.name),
+                    format!("stages.{}.needs", s.base),
                     format!(
-                        "needs '{n}', which is not a stage{}",
-                        suggest(n, names.iter().map(String::as_str))
+                        "needs '{}', which is not a stage{}",
+                        quote(n),
+                        suggest(n, sorted_names.iter().copied())
                     ),
                 );
             }
-            if *n == s.name {
+            if *n == s.name || *n == s.base {
                 c.push(
                     s.loc,
-                    format!("stages.{}.needs", s.name),
+                    format!("stages.{}.needs", s.base),
                     "a stage cannot need itself",
                 );
             }
         }
         let mut inferred = Vec::new();
+        let mut trouble = false;
+        let axes: Vec<&str> = s.point.iter().map(|(a, _)| a.as_str()).collect();
+        let scalar_ref = |st: String,
+                          loc: Loc,
+                          key: &str,
+                          c: &mut Collector,
+                          inferred: &mut Vec<String>| {
+            if names.contains(&st) {
+                inferred.push(st);
+            } else if bases.contains(&st) {
+                c.push(loc, key, format!("stage '{st}' has several instances (sweep, foreach or replicates): gather them with a `collect` stage"));
+            } else {
+                c.push(
+                    loc,
+                    key,
+                    format!(
+                        "`${{stages.{}...}}` names no stage{}",
+                        quote(&st),
+                        suggest(&st, sorted_names.iter().copied())
+                    ),
+                );
+            }
+        };
         for (k, v) in &s.with {
-            let key = format!("stages.{}.with.{}", s.name, k.name);
+            let key = format!("stages.{}.with.{}", s.base, k.name);
             walk_strings(v, &mut |text, loc| {
                 for (_, r) in references(text) {
                     match r {
-                        Err(m) => c.push(loc, &key, m),
+                        Err(m) => {
+                            trouble = true;
+                            c.push(loc, &key, m);
+                        }
                         Ok(Reference::Param(name)) if !p.params.contains_key(&name) => {
+                            trouble = true;
                             c.push(
                                 loc,
                                 &key,
                                 format!(
-                                    "`${{params.{name}}}` is not defined under `params:`{}",
+                                    "`${{params.{}}}` is not defined under `params:`{}",
+                                    quote(&name),
                                     suggest(&name, p.params.keys().map(String::as_str))
                                 ),
                             );
                         }
-                        Ok(Reference::Scalar(st, _))
-                            if !names.contains(&st) && bases.contains(&st) =>
-                        {
-                            c.push(loc, &key, format!("stage '{st}' has several instances (sweep, foreach or replicates): gather them with a `collect` stage"));
+                        Ok(Reference::Param(name)) => {
+                            trouble |= broken.contains(&name);
+                            if !broken.contains(&name) {
+                                for st in param_stage_refs(&p.params, &name) {
+                                    // Stages named nowhere were reported at the parameter.
+                                    if names.contains(&st) || bases.contains(&st) {
+                                        scalar_ref(st, loc, &key, c, &mut inferred);
+                                    }
+                                }
+                            }
                         }
-                        Ok(Reference::Scalar(st, _)) if !names.contains(&st) => {
+                        Ok(Reference::Scalar(st, _)) => scalar_ref(st, loc, &key, c, &mut inferred),
+                        Ok(Reference::Sweep(_)) if unexpanded => {}
+                        Ok(Reference::Sweep(a)) => {
+                            trouble = true;
                             c.push(
                                 loc,
                                 &key,
                                 format!(
-                                    "`${{stages.{st}...}}` names no stage{}",
-                                    suggest(&st, names.iter().map(String::as_str))
+                                    "`${{sweep.{}}}` is only defined in a stage whose `sweep:` (or `foreach:` target) has an axis '{}'{}",
+                                    quote(&a),
+                                    quote(&a),
+                                    suggest(&a, axes.iter().copied())
                                 ),
                             );
                         }
-                        Ok(Reference::Scalar(st, _)) => inferred.push(st),
-                        Ok(Reference::Param(_)) => {}
                     }
                 }
             });
@@ -639,23 +1006,93 @@ fn check_references(c: &mut Collector, p: &mut Pipeline) {
                 s.needs.push(st);
             }
         }
+        if trouble {
+            troubled.insert(s.base.clone());
+        }
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for s in &p.stages {
         if !seen.insert(&s.name) {
             c.push(s.loc, format!("stages.{}", s.name), "duplicate stage name");
         }
     }
+    troubled
 }
 
-fn check_params(c: &mut Collector, p: &Pipeline, registry: &Registry) {
+/// Instantiates every stage instance once to check its parameters. A problem shared by several
+/// instances is reported once, keyed by the declared stage (`stages.g.with.rows`); a problem with a
+/// sweep value is reported at its axis (`stages.g.sweep.grid.rows`), so a bad `range` gives one
+/// error, not one per point.
+fn check_params(
+    c: &mut Collector,
+    p: &Pipeline,
+    registry: &Registry,
+    axis_at: &HashMap<Loc, String>,
+    troubled: &HashSet<String>,
+) {
+    let mut instances: HashMap<&str, usize> = HashMap::new();
+    for s in &p.stages {
+        *instances.entry(s.base.as_str()).or_default() += 1;
+    }
+    // Per (arg, loc, key): the error, its first instance and declared stage, the number of
+    // instances with it, and whether they all have the same message.
+    let mut groups: Vec<(SpecError, String, String, usize, bool)> = Vec::new();
+    let mut at: HashMap<(Option<String>, Loc, String), usize> = HashMap::new();
     for s in &p.stages {
         let Some(stage) = registry.get(&s.kind) else {
             continue;
         };
-        if let Err(errs) = instantiate(p, s, stage, None) {
-            c.errors.extend(errs.0);
+        let Err(errs) = instantiate(p, s, stage, None) else {
+            continue;
+        };
+        let prefix = format!("stages.{}.", s.name);
+        let with_prefix = format!("stages.{}.with.", s.name);
+        for mut e in errs.0 {
+            // A parameter created by a sweep axis that no `${sweep...}` uses (see `sweep`).
+            let axis = e
+                .key
+                .strip_prefix(&with_prefix)
+                .filter(|_| e.loc == s.loc && e.message.starts_with("unknown parameter"))
+                .and_then(|k| s.point.iter().find(|(a, _)| a.split('.').next() == Some(k)))
+                .map(|(a, _)| a.clone());
+            if let Some(a) = axis {
+                // With a broken reference in `with:` the axis was meant for it: that is the
+                // problem reported.
+                if troubled.contains(&s.base) {
+                    continue;
+                }
+                e.message = format!(
+                    "{} (set by the sweep axis '{a}': use `${{sweep.{a}}}` in `with:` to put its value elsewhere)",
+                    e.message
+                );
+            }
+            if let Some(rest) = e.key.strip_prefix(&prefix) {
+                e.key = format!("stages.{}.{rest}", s.base);
+            }
+            if let Some(axis) = axis_at.get(&e.loc) {
+                e.message = format!("{} (for {})", e.message, e.key);
+                e.key = axis.clone();
+            }
+            let id = (e.arg.clone(), e.loc, e.key.clone());
+            match at.get(&id) {
+                Some(&i) => {
+                    let g = &mut groups[i];
+                    g.3 += 1;
+                    g.4 &= g.0.message == e.message;
+                }
+                None => {
+                    at.insert(id, groups.len());
+                    groups.push((e, s.name.clone(), s.base.clone(), 1, true));
+                }
+            }
         }
+    }
+    for (mut e, inst, base, count, same) in groups {
+        let total = instances.get(base.as_str()).copied().unwrap_or(1);
+        if total > 1 && !(same && count == total) && !axis_at.contains_key(&e.loc) {
+            e.message = format!("{} (in {inst}; {count} of {total} instances)", e.message);
+        }
+        c.errors.push(e);
     }
 }
 
@@ -673,9 +1110,11 @@ pub fn instantiate(
     scalars: Option<ScalarLookup>,
 ) -> Result<Option<Params>, SpecErrors> {
     let mut c = Collector::new(p.file.clone());
+    c.args = p.overrides.clone();
     let specs = stage.params();
     let mut values = BTreeMap::new();
     let mut pending = false;
+    let mut failed = false;
     for (k, v) in &decl.with {
         let key = format!("stages.{}.with.{}", decl.name, k.name);
         let Some(spec) = specs.iter().find(|sp| sp.name == k.name) else {
@@ -695,7 +1134,15 @@ pub fn instantiate(
                 values.insert(spec.name.to_owned(), j);
             }
             Ok(None) => pending = true,
-            Err(m) => c.push(v.loc, &key, m),
+            Err(SubstError::New(m)) => c.push(origin(p, v), &key, m),
+            // Reference problems are reported where they are written (by `check_references`
+            // and `check_param_values`); at run time, when that cannot have happened, here.
+            Err(SubstError::Known(m)) => {
+                failed = true;
+                if scalars.is_some() {
+                    c.push(v.loc, &key, m);
+                }
+            }
         }
     }
     for spec in specs {
@@ -718,7 +1165,7 @@ pub fn instantiate(
             ),
         }
     }
-    if !c.errors.is_empty() || pending {
+    if !c.errors.is_empty() || pending || failed {
         return c.finish(None);
     }
     let params = Params::new(values, p.base_dir.clone());
@@ -727,7 +1174,7 @@ pub fn instantiate(
             .with
             .iter()
             .find(|(k, _)| k.name == e.param)
-            .map_or(decl.loc, |(_, v)| v.loc);
+            .map_or(decl.loc, |(_, v)| origin(p, v));
         c.push(
             loc,
             format!("stages.{}.with.{}", decl.name, e.param),
@@ -735,6 +1182,29 @@ pub fn instantiate(
         );
     }
     c.finish(Some(params))
+}
+
+/// Where a problem with the value `n` is reported: the `--set` value it comes from when it is
+/// exactly a reference to a parameter given on the command line, else `n` itself.
+fn origin(p: &Pipeline, n: &Node) -> Loc {
+    let mut cur = n;
+    for _ in 0..MAX_REF_DEPTH {
+        let Value::Str(s) = &cur.value else { break };
+        let refs = references(s);
+        let next = match refs.as_slice() {
+            [(r, Ok(Reference::Param(name)))] if *r == (0..s.len()) => p.params.get(name),
+            _ => None,
+        };
+        match next {
+            Some(next) => cur = next,
+            None => break,
+        }
+    }
+    if cur.loc.arg_index().is_some() {
+        cur.loc
+    } else {
+        n.loc
+    }
 }
 
 fn default_value(spec: &ParamSpec, text: &str) -> J {
@@ -748,6 +1218,14 @@ fn default_value(spec: &ParamSpec, text: &str) -> J {
     }
 }
 
+/// Why a value could not be resolved.
+enum SubstError {
+    /// A reference problem that validation reports where the reference is written.
+    Known(String),
+    /// A problem with the value itself (type, file, size), reported at the value.
+    New(String),
+}
+
 /// Resolves references in `n` and converts it to JSON of the required kind.
 /// `Ok(None)`: depends on an upstream scalar that is not known yet.
 fn resolve(
@@ -755,105 +1233,195 @@ fn resolve(
     n: &Node,
     kind: ParamKind,
     scalars: Option<ScalarLookup>,
-) -> Result<Option<J>, String> {
-    let v = match substitute(p, n, scalars)? {
+) -> Result<Option<J>, SubstError> {
+    let mut sub = Subst {
+        p,
+        scalars,
+        size: 0,
+        stack: Vec::new(),
+    };
+    let v = match sub.node(n)? {
         None => {
             return match kind {
                 ParamKind::Float | ParamKind::Any => Ok(None),
-                other => Err(format!(
+                other => Err(SubstError::New(format!(
                     "an upstream scalar is a number, but this parameter is {}",
                     other.with_article()
-                )),
+                ))),
             };
         }
         Some(v) => v,
     };
-    let v = coerce(&v, kind)?;
+    let v = coerce(&v, kind).map_err(SubstError::New)?;
     if let (ParamKind::Path, J::String(rel)) = (kind, &v) {
         let path = p.base_dir.join(rel);
+        if path.is_dir() {
+            return Err(SubstError::New(format!(
+                "{} is a directory, not a file",
+                path.display()
+            )));
+        }
         if !path.is_file() {
-            return Err(format!(
+            return Err(SubstError::New(format!(
                 "file not found: {} (paths are relative to the pipeline file)",
                 path.display()
-            ));
+            )));
         }
     }
     Ok(Some(v))
 }
 
-/// Replaces references; a string that is exactly one reference takes the referenced value.
-fn substitute(p: &Pipeline, n: &Node, scalars: Option<ScalarLookup>) -> Result<Option<J>, String> {
-    match &n.value {
-        Value::Str(s) => {
-            let refs = references(s);
-            if refs.is_empty() {
-                return Ok(Some(J::String(s.clone())));
+/// The deepest chain of `${params...}` references inside each other.
+const MAX_REF_DEPTH: usize = 16;
+/// The most bytes and values that reference substitution may produce for one parameter.
+const MAX_SUBST_SIZE: usize = 1 << 20;
+
+/// Reference substitution for one parameter value, bounded in depth and size.
+struct Subst<'a> {
+    p: &'a Pipeline,
+    scalars: Option<ScalarLookup<'a>>,
+    /// Bytes and values produced so far.
+    size: usize,
+    /// The parameters being expanded, outermost first.
+    stack: Vec<String>,
+}
+
+impl Subst<'_> {
+    /// Counts `n` more bytes or values produced.
+    fn grow(&mut self, n: usize) -> Result<(), SubstError> {
+        self.size = self.size.saturating_add(n);
+        if self.size > MAX_SUBST_SIZE {
+            return Err(SubstError::New(format!(
+                "the references expand to more than {MAX_SUBST_SIZE} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The value of `${params.NAME}`.
+    fn param(&mut self, name: &str) -> Result<Option<J>, SubstError> {
+        if let Some(i) = self.stack.iter().position(|s| s == name) {
+            let mut cycle: Vec<String> = self.stack[i..]
+                .iter()
+                .map(|s| format!("params.{s}"))
+                .collect();
+            cycle.push(format!("params.{name}"));
+            return Err(SubstError::Known(format!(
+                "reference cycle {}",
+                cycle.join(" → ")
+            )));
+        }
+        if self.stack.len() >= MAX_REF_DEPTH {
+            // A long cycle also ends here; it is reported at the parameters.
+            if reaches_cycle(&self.p.params, name) {
+                return Err(SubstError::Known(format!(
+                    "`${{params.{}}}` leads into a reference cycle",
+                    quote(name)
+                )));
             }
-            let whole = refs.len() == 1 && refs[0].0 == (0..s.len());
-            let mut out = String::new();
-            let mut last = 0;
-            for (range, r) in refs {
-                let value = match r? {
-                    Reference::Param(name) => {
-                        let node = p
-                            .params
-                            .get(&name)
-                            .ok_or_else(|| format!("`${{params.{name}}}` is not defined"))?;
-                        match substitute(p, node, scalars)? {
+            return Err(SubstError::New(format!(
+                "references nested more than {MAX_REF_DEPTH} deep (`${{params.{}}}`)",
+                quote(name)
+            )));
+        }
+        let p = self.p;
+        let node = p.params.get(name).ok_or_else(|| {
+            SubstError::Known(format!("`${{params.{}}}` is not defined", quote(name)))
+        })?;
+        self.stack.push(name.to_owned());
+        let v = self.node(node);
+        self.stack.pop();
+        v
+    }
+
+    /// Replaces references; a string that is exactly one reference takes the referenced value.
+    fn node(&mut self, n: &Node) -> Result<Option<J>, SubstError> {
+        match &n.value {
+            Value::Str(s) => {
+                self.grow(s.len())?;
+                let refs = references(s);
+                if refs.is_empty() {
+                    return Ok(Some(J::String(s.clone())));
+                }
+                let whole = refs.len() == 1 && refs[0].0 == (0..s.len());
+                let mut out = String::new();
+                let mut last = 0;
+                for (range, r) in refs {
+                    let value = match r.map_err(SubstError::Known)? {
+                        Reference::Param(name) => match self.param(&name)? {
                             Some(v) => v,
                             None => return Ok(None),
+                        },
+                        Reference::Scalar(st, name) => match self.scalars {
+                            None => return Ok(None),
+                            Some(f) => {
+                                let x = f(&st, &name).ok_or_else(|| {
+                                    SubstError::New(format!(
+                                        "stage '{st}' produced no scalar '{name}'"
+                                    ))
+                                })?;
+                                serde_json::Number::from_f64(x)
+                                    .map(J::Number)
+                                    .ok_or_else(|| {
+                                        SubstError::New(format!(
+                                            "`${{stages.{st}.{name}}}` is not finite ({x})"
+                                        ))
+                                    })?
+                            }
+                        },
+                        Reference::Sweep(a) => {
+                            return Err(SubstError::Known(format!(
+                                "`${{sweep.{}}}` is only defined in a stage whose `sweep:` has an axis '{}'",
+                                quote(&a),
+                                quote(&a)
+                            )));
                         }
+                    };
+                    if whole {
+                        return Ok(Some(value));
                     }
-                    Reference::Scalar(st, name) => match scalars {
+                    out.push_str(&s[last..range.start]);
+                    let text = match &value {
+                        J::String(t) => t.clone(),
+                        other => other.to_string(),
+                    };
+                    self.grow(text.len())?;
+                    out.push_str(&text);
+                    last = range.end;
+                }
+                out.push_str(&s[last..]);
+                Ok(Some(J::String(out)))
+            }
+            Value::Seq(items) => {
+                self.grow(1)?;
+                let mut out = Vec::new();
+                for i in items {
+                    match self.node(i)? {
+                        Some(v) => out.push(v),
                         None => return Ok(None),
-                        Some(f) => {
-                            let x = f(&st, &name).ok_or_else(|| {
-                                format!("stage '{st}' produced no scalar '{name}'")
-                            })?;
-                            serde_json::Number::from_f64(x)
-                                .map(J::Number)
-                                .ok_or_else(|| {
-                                    format!("`${{stages.{st}.{name}}}` is not finite ({x})")
-                                })?
-                        }
-                    },
-                };
-                if whole {
-                    return Ok(Some(value));
-                }
-                out.push_str(&s[last..range.start]);
-                match &value {
-                    J::String(t) => out.push_str(t),
-                    other => out.push_str(&other.to_string()),
-                }
-                last = range.end;
-            }
-            out.push_str(&s[last..]);
-            Ok(Some(J::String(out)))
-        }
-        Value::Seq(items) => {
-            let mut out = Vec::new();
-            for i in items {
-                match substitute(p, i, scalars)? {
-                    Some(v) => out.push(v),
-                    None => return Ok(None),
-                }
-            }
-            Ok(Some(J::Array(out)))
-        }
-        Value::Map(m) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in m {
-                match substitute(p, v, scalars)? {
-                    Some(x) => {
-                        out.insert(k.name.clone(), x);
                     }
-                    None => return Ok(None),
                 }
+                Ok(Some(J::Array(out)))
             }
-            Ok(Some(J::Object(out)))
+            Value::Map(m) => {
+                self.grow(1)?;
+                let mut out = serde_json::Map::new();
+                for (k, v) in m {
+                    self.grow(k.name.len())?;
+                    match self.node(v)? {
+                        Some(x) => {
+                            out.insert(k.name.clone(), x);
+                        }
+                        None => return Ok(None),
+                    }
+                }
+                Ok(Some(J::Object(out)))
+            }
+            _ => {
+                self.grow(1)?;
+                Ok(Some(n.to_json()))
+            }
         }
-        _ => Ok(Some(n.to_json())),
     }
 }
 
@@ -867,6 +1435,14 @@ fn json_type(v: &J) -> &'static str {
         J::Array(_) => "a list",
         J::Object(_) => "a mapping",
     }
+}
+
+/// `x` as an integer when it is a whole number (up to floating-point rounding, as the points of
+/// a `range` or `logspace` are) that a double represents exactly.
+fn whole_number(x: f64) -> Option<i64> {
+    let r = x.round();
+    let exact = r.abs() <= 9_007_199_254_740_992.0; // 2^53
+    (x.is_finite() && exact && (x - r).abs() <= 1e-9 * r.abs().max(1.0)).then_some(r as i64)
 }
 
 fn coerce(v: &J, kind: ParamKind) -> Result<J, String> {
@@ -883,6 +1459,15 @@ fn coerce(v: &J, kind: ParamKind) -> Result<J, String> {
         },
         ParamKind::Int => match v {
             J::Number(n) if n.is_i64() || n.is_u64() => Ok(v.clone()),
+            J::Number(n) => match n.as_f64() {
+                Some(x) if x.abs() > 9_007_199_254_740_992.0 => Err(format!(
+                    "expected an integer, found {x:e}, which is too large for one"
+                )),
+                Some(x) => whole_number(x).map(J::from).ok_or_else(|| {
+                    format!("expected an integer, found {x}, which is not a whole number")
+                }),
+                None => Err(wrong()),
+            },
             _ => Err(wrong()),
         },
         ParamKind::Bool => v.is_boolean().then(|| v.clone()).ok_or_else(wrong),
@@ -908,5 +1493,148 @@ fn coerce(v: &J, kind: ParamKind) -> Result<J, String> {
             _ => Err(wrong()),
         },
         ParamKind::Any => Ok(v.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, overrides: &[&str], max_instances: u64) -> Result<Pipeline, String> {
+        let registry = Registry::builtin();
+        let overrides: Vec<Override> = overrides
+            .iter()
+            .map(|o| o.parse().expect("override"))
+            .collect();
+        let opts = LoadOptions { max_instances };
+        parse_with(text, Path::new("p.yaml"), &registry, &overrides, &opts)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_are_strings_and_keys_keep_their_text() {
+        let n =
+            yaml::parse("{n: no, yes: on, 1.0: y, 0x10: off, t: true, f: False}").expect("yaml");
+        let m = n.as_map().expect("map");
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(keys, ["n", "yes", "1.0", "0x10", "t", "f"]);
+        let values: Vec<&Value> = m.iter().map(|(_, v)| &v.value).collect();
+        assert_eq!(
+            values,
+            [
+                &Value::Str("no".into()),
+                &Value::Str("on".into()),
+                &Value::Str("y".into()),
+                &Value::Str("off".into()),
+                &Value::Bool(true),
+                &Value::Bool(false)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_parser_refuses_deep_nesting_alias_bombs_and_huge_text() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let e = yaml::parse(&deep).expect_err("too deep");
+        assert_eq!(e.message, "lists and mappings nested deeper than 64 levels");
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = yaml::parse(&bomb).expect_err("alias bomb");
+        assert_eq!(
+            e.message,
+            "aliases (`*name`) expand to more than 100000 events"
+        );
+        let huge = "#".repeat(yaml::MAX_TEXT_BYTES + 1);
+        assert!(yaml::parse(&huge).is_err());
+    }
+
+    #[test]
+    fn instances_are_counted_against_the_limit_before_expansion() {
+        let text = "stages:\n  a:\n    kind: generate\n    replicates: 2\n    sweep: {grid: {rows: [1, 2, 3]}}\n";
+        let e = check(text, &[], 5).expect_err("over the limit");
+        assert!(
+            e.starts_with("p.yaml:5:12: stages.a.sweep: 6 instances (limit 5 per pipeline"),
+            "{e}"
+        );
+        let p = check(text, &[], 6).expect("at the limit");
+        assert_eq!(p.stages.len(), 6);
+        assert_eq!(p.stages[5].name, "a[rows=3,rep=1]");
+        assert_eq!(parse_max_instances("1_000"), Ok(1000));
+        assert!(parse_max_instances("0").is_err());
+        assert!(parse_max_instances("-1").is_err());
+    }
+
+    #[test]
+    fn reference_cycles_and_bombs_end_in_one_error() {
+        let cycle = "params: {a: \"${params.b}\", b: \"${params.c}\", c: \"${params.a}\"}\nstages:\n  g:\n    kind: generate\n    with: {offset: \"${params.b}\"}\n";
+        assert_eq!(
+            check(cycle, &[], 10).expect_err("cycle"),
+            "p.yaml:1:13: params.a: reference cycle params.a → params.b → params.c → params.a"
+        );
+        let mut bomb = String::from("params:\n  e0: \"\"\n");
+        for i in 1..14 {
+            bomb.push_str(&format!(
+                "  e{i}: \"{}\"\n",
+                format!("${{params.e{}}}", i - 1).repeat(10)
+            ));
+        }
+        bomb.push_str(
+            "stages:\n  g:\n    kind: paper_inputs\n    with: {path: \"${params.e13}\"}\n",
+        );
+        let e = check(&bomb, &[], 10).expect_err("bomb");
+        assert!(
+            e.ends_with("stages.g.with.path: the references expand to more than 1048576 bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn set_values_are_reported_on_the_command_line() {
+        let text = "params: {n: 5}\nstages:\n  a:\n    kind: generate\n    with: {rows: \"${params.n}\"}\n";
+        assert_eq!(
+            check(text, &["params.n=x", "a.scale=[1]"], 10).expect_err("bad values"),
+            "--set params.n=x: stages.a.with.rows: expected an integer, found a string\n\
+             --set a.scale=[1]: stages.a.with.scale: expected a number, found a list\n\
+             2 problems on the command line"
+        );
+        let p = check(text, &["params.n=7"], 10).expect("good value");
+        assert_eq!(p.params["n"].value, Value::Int(7));
+    }
+
+    #[test]
+    fn hostile_overrides_of_a_swept_pipeline_end_in_errors() {
+        // The seeds of the `set_and_sweep` fuzz target, on a smaller pipeline of the same shape.
+        let text = "params: {n: 3, s: \"${params.t}\", t: 1.5}\nstages:\n  a:\n    kind: generate\n    with: {rows: \"${sweep.k}\", scale: \"${params.s}\"}\n    sweep: {grid: {k: [1, 2]}}\n  b:\n    kind: generate\n    foreach: a\n    replicates: 2\n    with: {rows: \"${params.n}\"}\n";
+        assert_eq!(check(text, &[], 100).map(|p| p.stages.len()), Ok(6));
+        for o in [
+            "a.sweep.k={range: {start: 0, stop: 1, num: 1e20}}",
+            "a.sweep.k=[1, 2.5, x]",
+            "a.sweep.k=[[1], {a: 1}]",
+            "params.s=${params.s}",
+            "params.n=${sweep.k}",
+            "params.t=${params.s}",
+            "a.rows=${stages.b.mean}",
+            "a.sweep.k={logspace: {start: -1, stop: 1, num: 3}}",
+        ] {
+            let e = check(text, &[o], 100).expect_err(o);
+            assert!(e.starts_with(&format!("--set {o}: ")), "{o}: {e}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_pass_as_integers() {
+        assert_eq!(whole_number(20.0), Some(20));
+        assert_eq!(whole_number(99.99999999999997), Some(100));
+        assert_eq!(whole_number(10.5), None);
+        assert_eq!(whole_number(f64::NAN), None);
+        assert_eq!(whole_number(1e20), None);
+        assert_eq!(coerce(&J::from(30.0), ParamKind::Int), Ok(J::from(30)));
+        assert_eq!(
+            coerce(&J::from(2.5), ParamKind::Int),
+            Err("expected an integer, found 2.5, which is not a whole number".to_owned())
+        );
     }
 }

@@ -4,6 +4,12 @@
 //! validation needs one so that every problem can be reported at `file:line:col`. [`Node`]
 //! is that DOM: each value and each mapping key carries the position it came from. Type
 //! checking and meaning live in the parent module, not here.
+//!
+//! The text is read as YAML 1.2: only `true` / `false` are booleans (`n`, `no`, `yes`, `on`,
+//! `off` and `y` stay strings), and mapping keys keep the text they were written with (`1.0`
+//! stays `1.0`, `n` stays `n`). Hostile input is bounded before it can grow: [`parse`] refuses
+//! text longer than [`MAX_TEXT_BYTES`], nesting deeper than [`MAX_DEPTH`], more than
+//! [`MAX_NODES`] nodes, and alias replays (billion laughs) beyond [`MAX_ALIAS_EVENTS`] events.
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -11,7 +17,10 @@ use serde_saphyr::Spanned;
 use std::fmt;
 
 /// A 1-based line and column in the source file (0 = unknown).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// Line 0 with a column k > 0 stands for the k-th `--set` value of the command line (see
+/// [`Loc::arg`]): values given there are reported there, not in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Loc {
     /// 1-based line, 0 when unknown.
     pub line: u64,
@@ -26,6 +35,19 @@ impl fmt::Display for Loc {
 }
 
 impl Loc {
+    /// The location standing for the `index`-th (0-based) `--set` value.
+    pub fn arg(index: usize) -> Loc {
+        Loc {
+            line: 0,
+            col: index as u64 + 1,
+        }
+    }
+
+    /// The index of the `--set` value this location stands for, if it stands for one.
+    pub fn arg_index(&self) -> Option<usize> {
+        (self.line == 0 && self.col > 0).then(|| (self.col - 1) as usize)
+    }
+
     fn from_spanned<T>(s: &Spanned<T>) -> Loc {
         Loc {
             line: s.referenced.line(),
@@ -92,6 +114,19 @@ impl Node {
         match &self.value {
             Value::Map(m) => Some(m),
             _ => None,
+        }
+    }
+
+    /// Sets the location of this node, its keys and all nodes below it to `loc`.
+    pub fn relocate(&mut self, loc: Loc) {
+        self.loc = loc;
+        match &mut self.value {
+            Value::Seq(items) => items.iter_mut().for_each(|i| i.relocate(loc)),
+            Value::Map(m) => m.iter_mut().for_each(|(k, v)| {
+                k.loc = loc;
+                v.relocate(loc);
+            }),
+            _ => {}
         }
     }
 
@@ -196,21 +231,21 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
-/// A mapping key: any scalar, kept as its text.
+/// A mapping key: any scalar, kept as the text it was written with.
 struct KeyText(String);
 
 impl<'de> Deserialize<'de> for KeyText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::Str(s) => Ok(KeyText(s)),
-            Value::Int(i) => Ok(KeyText(i.to_string())),
-            Value::Float(x) => Ok(KeyText(x.to_string())),
-            Value::Bool(b) => Ok(KeyText(b.to_string())),
-            Value::Null => Ok(KeyText("null".into())),
-            other => Err(de::Error::custom(format!(
-                "mapping keys must be plain scalars, found {}",
-                other.type_name()
-            ))),
+        // Asking for a string makes the parser hand over the scalar's own text, so that a key
+        // written `n`, `1.0` or `0x10` keeps exactly that spelling.
+        match Option::<String>::deserialize(d) {
+            Ok(Some(s)) => Ok(KeyText(s)),
+            Ok(None) => Err(de::Error::custom(
+                "a mapping key is null (`~`, `null` or nothing): write the name in quotes",
+            )),
+            Err(_) => Err(de::Error::custom(
+                "mapping keys must be plain names, not lists or mappings",
+            )),
         }
     }
 }
@@ -224,16 +259,70 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// The longest pipeline text accepted, in bytes (a pipeline file is a few kilobytes).
+pub const MAX_TEXT_BYTES: usize = 4 << 20;
+/// The deepest nesting of lists and mappings accepted.
+pub const MAX_DEPTH: usize = 64;
+/// The most YAML nodes (scalars, lists, mappings) one text may hold.
+pub const MAX_NODES: usize = 250_000;
+/// The most events that replaying aliases (`*name`) may produce.
+pub const MAX_ALIAS_EVENTS: usize = 100_000;
+
+/// The parser settings: YAML 1.2 booleans and the limits above.
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    budget.max_nodes = MAX_NODES;
+    budget.max_total_scalar_bytes = MAX_TEXT_BYTES;
+    let mut opts = serde_saphyr::Options::default();
+    opts.budget = Some(budget);
+    opts.strict_booleans = true;
+    opts.alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
+    opts
+}
+
 /// Parses YAML text into a located tree.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
-    serde_saphyr::from_str::<Node>(text).map_err(|e| {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ParseError {
+            loc: Loc { line: 1, col: 1 },
+            message: format!(
+                "the text is {} bytes long (limit {MAX_TEXT_BYTES})",
+                text.len()
+            ),
+        });
+    }
+    serde_saphyr::from_str_with_options::<Node>(text, options()).map_err(|e| {
         let loc = e.location().map_or(Loc::default(), |l| Loc {
             line: l.line(),
             col: l.column(),
         });
         ParseError {
             loc,
-            message: e.to_string(),
+            message: explain(&e.to_string()),
         }
     })
+}
+
+/// The parser's message in a researcher's words: its first line, without the position it
+/// repeats, and the limits named for what they protect against.
+fn explain(raw: &str) -> String {
+    let first = raw.lines().next().unwrap_or("invalid YAML").trim();
+    // "error: line 5 column 4: did not find expected key" → "did not find expected key"
+    let msg = first
+        .strip_prefix("error: ")
+        .and_then(|m| m.strip_prefix("line "))
+        .and_then(|m| m.split_once(": ").map(|(_, rest)| rest))
+        .unwrap_or(first);
+    if msg.contains("recursion limit exceeded") || msg.contains("Depth {") {
+        format!("lists and mappings nested deeper than {MAX_DEPTH} levels")
+    } else if msg.contains("multiple YAML documents") {
+        "a pipeline file holds one YAML document (found a second `---`)".to_owned()
+    } else if msg.contains("alias replay limit") {
+        format!("aliases (`*name`) expand to more than {MAX_ALIAS_EVENTS} events")
+    } else if msg.contains("budget breached") {
+        format!("the document is too large ({msg}; at most {MAX_NODES} nodes)")
+    } else {
+        msg.to_owned()
+    }
 }
