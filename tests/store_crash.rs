@@ -43,45 +43,57 @@ impl Times {
     }
 }
 
-fn kill_loop_matches_a_clean_run(pipeline: &str, sets: &[&str], kills: usize, seed: u64) {
+/// `rounds` fresh stores, each killed `kills` times at random moments (uniform in a third of a
+/// clean run's time, so that most kills land while stages compute and write), then run to
+/// completion: every record and object must equal the clean run's bytes.
+fn kill_loop_matches_a_clean_run(
+    pipeline: &str,
+    sets: &[&str],
+    rounds: usize,
+    kills: usize,
+    seed: u64,
+) {
     let file = repo().join("pipelines").join(pipeline);
     let file = file.to_str().unwrap();
     let clean = Project::new();
     let t = Instant::now();
     clean.ok(&args(file, sets));
     let clean_time = t.elapsed();
-    let crashed = Project::new();
+    let expected = results(&clean.store());
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
     let mut times = Times(seed);
     let mut killed_mid_run = 0;
-    for _ in 0..kills {
-        let mut child = crashed
-            .cmd(&args(file, sets))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(times.next(clean_time));
-        if child.try_wait().unwrap().is_none() {
-            killed_mid_run += 1;
+    for round in 0..rounds {
+        let crashed = Project::new();
+        for _ in 0..kills {
+            let mut child = crashed
+                .cmd(&args(file, sets))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(times.next(clean_time / 3));
+            if child.try_wait().unwrap().is_none() {
+                killed_mid_run += 1;
+            }
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        crashed.ok(&args(file, sets));
+        let got = results(&crashed.store());
+        assert_eq!(names(&expected), names(&got), "{pipeline}, round {round}");
+        for ((name, x), (_, y)) in expected.iter().zip(&got) {
+            assert!(
+                x == y,
+                "{pipeline}, round {round}: {name} differs after {kills} kills"
+            );
+        }
     }
+    let total = rounds * kills;
     assert!(
-        killed_mid_run >= kills / 2,
-        "only {killed_mid_run} kills hit a running eqlab"
+        killed_mid_run * 3 >= total * 2,
+        "only {killed_mid_run} of {total} kills hit a running eqlab"
     );
-    crashed.ok(&args(file, sets));
-    let (a, b) = (results(&clean.store()), results(&crashed.store()));
-    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
-    assert_eq!(
-        names(&a),
-        names(&b),
-        "{pipeline}: the same records and objects"
-    );
-    for ((name, x), (_, y)) in a.iter().zip(&b) {
-        assert!(x == y, "{pipeline}: {name} differs after {kills} kills");
-    }
     // Two runs at once on a fresh store: the same bytes again.
     let both = Project::new();
     let spawn = || {
@@ -94,7 +106,7 @@ fn kill_loop_matches_a_clean_run(pipeline: &str, sets: &[&str], kills: usize, se
     let (mut x, mut y) = (spawn(), spawn());
     assert!(x.wait().unwrap().success() && y.wait().unwrap().success());
     assert!(
-        results(&both.store()) == a,
+        results(&both.store()) == expected,
         "{pipeline}: concurrent runs differ"
     );
 }
@@ -104,7 +116,8 @@ fn kill_9_during_sweep_q_then_rerun_gives_a_clean_runs_bytes() {
     kill_loop_matches_a_clean_run(
         "sweep-q.yaml",
         &["params.paths=8", "params.days=252", "params.substeps=20"],
-        12,
+        2,
+        6,
         0x9e37_79b9_7f4a_7c15,
     );
 }
@@ -114,7 +127,8 @@ fn kill_9_during_gms_exogenous_then_rerun_gives_a_clean_runs_bytes() {
     kill_loop_matches_a_clean_run(
         "gms-exogenous.yaml",
         &["params.paths=8", "params.days=252", "params.substeps=20"],
-        12,
+        2,
+        6,
         0x2545_f491_4f6c_dd1d,
     );
 }

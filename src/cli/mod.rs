@@ -29,9 +29,10 @@ pub mod run;
 pub mod show;
 
 use anyhow::{Result, anyhow};
-use eqlab::spec::{self, Override, Pipeline};
+use eqlab::spec::{self, LoadOptions, Override, Pipeline};
 use eqlab::stages::Registry;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// Whether an error comes from writing to a closed pipe (`eqlab kinds | head -1`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -41,7 +42,16 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// How every verb loads pipeline files (`--max-instances`), set once by `main`.
+static LOAD_OPTIONS: OnceLock<LoadOptions> = OnceLock::new();
+
+/// Sets the options of [`load`] from the global command-line arguments.
+pub fn set_load_options(o: LoadOptions) {
+    let _ = LOAD_OPTIONS.set(o);
+}
+
 /// Loads and validates a pipeline file with `--set` overrides applied.
 pub fn load(path: &Path, registry: &Registry, set: &[Override]) -> Result<Pipeline> {
-    spec::load(path, registry, set).map_err(|e| anyhow!("{e}"))
+    let opts = LOAD_OPTIONS.get().copied().unwrap_or_default();
+    spec::load_with(path, registry, set, &opts).map_err(|e| anyhow!("{e}"))
 }

@@ -191,21 +191,26 @@ pub fn run(
     std::thread::scope(|scope| {
         loop {
             let cancelled = cancel.load(std::sync::atomic::Ordering::Relaxed);
-            // Start ready stages (lowest position first) while there is room.
-            while running < jobs && !cancelled {
+            // Start ready stages (lowest position first) while there is room; after Ctrl-C only
+            // settle those whose upstream did not finish (skipped), start nothing.
+            while running < jobs || cancelled {
                 let Some(i) = sched.next() else {
                     break;
                 };
                 let (name, decl, stage) = (&order[i], decls[i], stages[i]);
+                let failed_need = sched.failed_need(i);
                 let mut settle = |o: RunStage, ok: bool| {
                     finish(&ui, &mut outcome, &mut finished_order, o);
                     sched.settle(i, ok);
                 };
-                if let Some(b) = sched.failed_need(i) {
+                if let Some(b) = failed_need {
                     let o = RunStage::new(name, &decl.kind, status::SKIPPED)
                         .error(format!("upstream stage '{}' did not finish", order[b]));
                     settle(o, false);
                     continue;
+                }
+                if cancelled {
+                    continue; // reported as interrupted (not started) below
                 }
                 let prep = match no_panic(name, || prepare(p, decl, stage, &done)) {
                     Ok(x) => x,
