@@ -28,11 +28,10 @@ struct Cli {
     #[arg(long, global = true, env = "EQLAB_STORE", default_value = "artifacts")]
     store: PathBuf,
     /// Most stage instances a pipeline may expand to (sweep points × replicates, all stages);
-    /// a larger pipeline is refused before it is expanded.
-    #[arg(long, global = true, env = "EQLAB_MAX_INSTANCES", value_name = "N",
-          default_value_t = eqlab::spec::sweep::DEFAULT_MAX_INSTANCES,
-          value_parser = eqlab::spec::parse_max_instances)]
-    max_instances: u64,
+    /// a larger pipeline is refused before it is expanded [default: 100000, or
+    /// EQLAB_MAX_INSTANCES].
+    #[arg(long, global = true, value_name = "N", value_parser = eqlab::spec::parse_max_instances)]
+    max_instances: Option<u64>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -77,9 +76,9 @@ fn main() -> ExitCode {
 fn dispatch(args: Cli) -> Result<ExitCode> {
     let registry = Registry::builtin();
     let store = args.store.as_path();
-    cli::set_load_options(eqlab::spec::LoadOptions {
-        max_instances: args.max_instances,
-    });
+    if let Some(max_instances) = args.max_instances {
+        cli::set_load_options(eqlab::spec::LoadOptions { max_instances });
+    }
     match args.cmd {
         Cmd::Run(a) => cli::run::exec(a, store, &registry),
         Cmd::Plan(a) => cli::plan::exec(a, store, &registry),

@@ -42,7 +42,8 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// How every verb loads pipeline files (`--max-instances`), set once by `main`.
+/// How every verb loads pipeline files when `--max-instances` is given, set once by `main`
+/// (otherwise the library's defaults and `EQLAB_MAX_INSTANCES` apply).
 static LOAD_OPTIONS: OnceLock<LoadOptions> = OnceLock::new();
 
 /// Sets the options of [`load`] from the global command-line arguments.
@@ -52,6 +53,9 @@ pub fn set_load_options(o: LoadOptions) {
 
 /// Loads and validates a pipeline file with `--set` overrides applied.
 pub fn load(path: &Path, registry: &Registry, set: &[Override]) -> Result<Pipeline> {
-    let opts = LOAD_OPTIONS.get().copied().unwrap_or_default();
-    spec::load_with(path, registry, set, &opts).map_err(|e| anyhow!("{e}"))
+    match LOAD_OPTIONS.get() {
+        Some(opts) => spec::load_with(path, registry, set, opts),
+        None => spec::load(path, registry, set),
+    }
+    .map_err(|e| anyhow!("{e}"))
 }

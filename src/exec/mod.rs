@@ -194,7 +194,7 @@ pub fn run(
             // Start ready stages (lowest position first) while there is room; after Ctrl-C only
             // settle those whose upstream did not finish (skipped), start nothing.
             while running < jobs || cancelled {
-                let Some(i) = sched.next() else {
+                let Some(i) = sched.pop_ready() else {
                     break;
                 };
                 let (name, decl, stage) = (&order[i], decls[i], stages[i]);
@@ -398,9 +398,7 @@ fn compute(
     let inputs = load_inputs(p, store, upstream)?;
     let started = now_rfc3339();
     let t = Instant::now();
-    let mut out = stage
-        .run(ctx, &prep.params, &inputs)
-        .with_context(|| format!("stage '{name}' ({})", stage.kind()))?;
+    let mut out = stage.run(ctx, &prep.params, &inputs)?;
     check_finite(name, stage, &out)?;
     if out.tables.contains_key(METRICS) {
         bail!("stage '{name}' produced a table named '{METRICS}', a name reserved for its scalars");

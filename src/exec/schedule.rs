@@ -50,7 +50,7 @@ impl Scheduler {
     }
 
     /// The lowest-numbered ready stage, if any.
-    pub fn next(&mut self) -> Option<usize> {
+    pub fn pop_ready(&mut self) -> Option<usize> {
         self.steps += 1;
         self.ready.pop().map(|Reverse(i)| i)
     }
@@ -93,7 +93,7 @@ mod tests {
     /// Runs every stage to completion in scheduler order; returns the order and the steps.
     fn drain(mut s: Scheduler, fail: &[usize]) -> (Vec<usize>, u64) {
         let mut order = Vec::new();
-        while let Some(i) = s.next() {
+        while let Some(i) = s.pop_ready() {
             let ok = s.failed_need(i).is_none() && !fail.contains(&i);
             order.push(i);
             s.settle(i, ok);
@@ -118,14 +118,14 @@ mod tests {
         let (order, _) = drain(Scheduler::new(needs.clone()), &[]);
         assert_eq!(order, [0, 1, 2, 3, 4]);
         let mut s = Scheduler::new(needs);
-        assert_eq!(s.next(), Some(0));
+        assert_eq!(s.pop_ready(), Some(0));
         s.settle(0, false);
-        assert_eq!(s.next(), Some(1));
+        assert_eq!(s.pop_ready(), Some(1));
         assert_eq!(s.failed_need(1), Some(0));
         s.settle(1, false);
-        assert_eq!(s.next(), Some(2));
+        assert_eq!(s.pop_ready(), Some(2));
         s.settle(2, true);
-        assert_eq!(s.next(), Some(3));
+        assert_eq!(s.pop_ready(), Some(3));
         assert_eq!(s.failed_need(3), Some(1));
     }
 

@@ -324,7 +324,22 @@ pub fn parse_with(
         match k.name.as_str() {
             "name" => {
                 if let Some(s) = expect_str(&mut c, v, "name") {
-                    p.name = s;
+                    let plain = !s.is_empty()
+                        && s.len() <= 100
+                        && !s.starts_with('.')
+                        && s.chars()
+                            .all(|ch| ch.is_alphanumeric() || "_-.".contains(ch));
+                    if plain {
+                        p.name = s;
+                    } else {
+                        c.push(
+                            v.loc,
+                            "name",
+                            format!(
+                                "{s:?} is not a pipeline name: use letters, digits, '_', '-' and '.' (not first), at most 100 characters"
+                            ),
+                        );
+                    }
                 }
             }
             "description" => {
