@@ -431,6 +431,7 @@ fn compute(
             },
         );
     }
+    store.sync_objects()?;
     let record = Record::new(prep.key.clone(), tables, files, out.scalars);
     if record.key != prep.hash {
         bail!("internal error: stage '{name}' key changed while computing");

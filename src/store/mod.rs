@@ -107,6 +107,16 @@ impl Store {
     /// Writes `bytes` to `dest` atomically: temp file, fsync, rename, fsync of the directory.
     /// On any failure the temporary is removed and the error names the path and operation.
     pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
+        self.replace_with(dest, bytes, true)?;
+        match dest.parent() {
+            Some(dir) => sync_dir(dir),
+            None => Ok(()),
+        }
+    }
+
+    /// Temp file (fsynced when `sync`), then rename onto `dest`; no directory fsync (see
+    /// [`Store::sync_objects`]). The temporary is removed on failure.
+    fn replace_with(&self, dest: &Path, bytes: &[u8], sync: bool) -> Result<()> {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = self
             .root
@@ -116,24 +126,24 @@ impl Store {
             let mut f =
                 File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
             f.write_all(bytes)
-                .and_then(|()| f.sync_all())
+                .and_then(|()| if sync { f.sync_all() } else { Ok(()) })
                 .with_context(|| {
                     format!("cannot write {} bytes to {}", bytes.len(), tmp.display())
                 })?;
             drop(f);
             fs::rename(&tmp, dest)
-                .with_context(|| format!("cannot move {} to {}", tmp.display(), dest.display()))?;
-            if let Some(dir) = dest.parent() {
-                File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .with_context(|| format!("cannot sync directory {}", dir.display()))?;
-            }
-            Ok(())
+                .with_context(|| format!("cannot move {} to {}", tmp.display(), dest.display()))
         })();
         if res.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         res
+    }
+
+    /// Makes the renames of new objects durable (one fsync of `objects/`), before the record
+    /// that references them is written.
+    pub fn sync_objects(&self) -> Result<()> {
+        sync_dir(&self.root.join("objects"))
     }
 
     /// Stores a table as Parquet; returns its logical hash, row count and file-bytes hash.
@@ -151,7 +161,7 @@ impl Store {
             }
         }
         let bytes = encode_parquet(t)?;
-        self.write_atomic(&path, &bytes)?;
+        self.replace_with(&path, &bytes, true)?;
         Ok(TableRef {
             object: hash,
             rows: t.num_rows() as u64,
@@ -192,7 +202,7 @@ impl Store {
         let hash = blake3::hash(bytes).to_hex().to_string();
         let path = self.file_path(&hash, ext);
         if !(path.exists() && hash_file(&path)? == hash) {
-            self.write_atomic(&path, bytes)?;
+            self.replace_with(&path, bytes, true)?;
         }
         Ok(hash)
     }
@@ -297,8 +307,9 @@ impl Store {
 
     /// Writes a record (last, atomically), after its informational meta.
     pub fn put_record(&self, r: &Record, meta: &RecordMeta) -> Result<()> {
+        // Informational: atomic, but not worth an fsync.
         let meta_path = self.root.join("meta").join(format!("{}.json", r.key));
-        self.write_atomic(&meta_path, &serde_json::to_vec_pretty(meta)?)?;
+        self.replace_with(&meta_path, &serde_json::to_vec_pretty(meta)?, false)?;
         let bytes = serde_json::to_vec_pretty(r)?;
         self.write_atomic(&self.record_path(&r.key)?, &bytes)
     }
@@ -460,6 +471,13 @@ fn json_stem(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let key = name.strip_suffix(".json")?;
     record::is_hash(key).then(|| key.to_owned())
+}
+
+/// Fsyncs a directory, so that renames into it survive a crash.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))
 }
 
 /// Blake3 of a file's bytes (memory-mapped and multithreaded for large files).
