@@ -15,8 +15,8 @@ if ! "$VENV/bin/python" -c "import torch, numpy" 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q numpy torch==2.9.0
 fi
-echo "== building the eqlab side (release, without the polars data stages)"
-cargo build -q --release --no-default-features --example bench_rgan
+echo "== building the eqlab side (release)"
+cargo build -q --release --example bench_rgan
 BIN=target/release/examples/bench_rgan
 
 num() { grep -o "$1 [0-9.]* ms" | awk '{print $2}'; }

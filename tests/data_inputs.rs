@@ -182,7 +182,8 @@ const DAMAGED: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Words from polars messages that are not eqlab options and must never reach the user.
+/// Words from the messages of reading libraries (polars, which read the files before, and the
+/// csv crate) that are not eqlab options and must never reach the user.
 const FOREIGN_HINTS: &[&str] = &[
     "strict=False",
     "infer_schema_length",
@@ -191,6 +192,9 @@ const FOREIGN_HINTS: &[&str] = &[
     "str.strptime",
     "null_values",
     "polars",
+    "CSV error",
+    "CSV parse error",
+    "UnequalLengths",
 ];
 
 /// A project whose data directory links to tests/data; pipelines refer to files relatively.

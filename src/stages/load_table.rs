@@ -46,7 +46,7 @@ const PARAMS: &[ParamSpec] = &[
         "delimiter",
         K::Str,
         "\",\"",
-        "CSV field delimiter, one character (\";\", \"\\t\", ...)",
+        "CSV field delimiter, one ASCII character (\";\", \"\\t\", ...)",
     ),
     ParamSpec::opt(
         "columns",
@@ -115,7 +115,7 @@ impl Stage for LoadTable {
         "load_table"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "read a CSV/Parquet file: select, rename, type and check columns, parse dates, keep a date window"
@@ -216,10 +216,13 @@ impl Stage for LoadTable {
     }
 }
 
-/// The delimiter parameter as one character.
+/// The delimiter parameter as one ASCII character (the CSV reader splits on a byte).
 fn delimiter(s: &str) -> std::result::Result<char, String> {
     let mut chars = s.chars();
     match (chars.next(), chars.next()) {
+        (Some(c), None) if !c.is_ascii() => Err(format!(
+            "must be one character of the ASCII set (the CSV reader splits on a byte), got '{s}'"
+        )),
         (Some(c), None) if c != '"' && c != '\n' && c != '\r' => Ok(c),
         _ => Err(format!(
             "must be one character other than a quote or a line break, got '{s}'"
@@ -303,9 +306,8 @@ fn read_bytes(path: &Path, file: &str) -> Result<Vec<u8>> {
 
 fn read_csv(path: &Path, file: &str, delimiter: char) -> Result<Source> {
     let bytes = read_bytes(path, file)?;
-    let located = |e: csv::CsvError| anyhow!("{}{}", at(file, Unit::Line, e.line), e.message);
-    let text = csv::decode(&bytes).map_err(located)?;
-    let parsed = csv::parse(text, delimiter).map_err(located)?;
+    let parsed = csv::read(&bytes, delimiter)
+        .map_err(|e| anyhow!("{}{}", at(file, Unit::Line, e.line), e.message))?;
     let lines: Vec<usize> = parsed.records.iter().map(|r| r.line).collect();
     let mut columns: Vec<Vec<Option<String>>> =
         vec![Vec::with_capacity(lines.len()); parsed.header.len()];

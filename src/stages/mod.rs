@@ -15,7 +15,6 @@ pub mod describe;
 pub mod fbsde_figures;
 pub mod figures;
 pub mod generate;
-#[cfg(feature = "data")]
 pub mod load_table;
 pub mod located;
 pub mod market_data;
@@ -42,8 +41,7 @@ pub struct Registry {
 impl Registry {
     /// All built-in stage kinds.
     pub fn builtin() -> Registry {
-        #[allow(unused_mut)]
-        let mut all: Vec<Box<dyn Stage>> = vec![
+        let all: Vec<Box<dyn Stage>> = vec![
             Box::new(generate::Generate),
             Box::new(describe::Describe),
             Box::new(paper_inputs::PaperInputs),
@@ -65,9 +63,8 @@ impl Registry {
             Box::new(rgan::RganTrain),
             Box::new(rgan::RganEval),
             Box::new(rgan_figures::RganFigures),
+            Box::new(load_table::LoadTable),
         ];
-        #[cfg(feature = "data")]
-        all.push(Box::new(load_table::LoadTable));
         Registry {
             stages: all.into_iter().map(|s| (s.kind(), s)).collect(),
         }
