@@ -1,0 +1,132 @@
+//! Command-line plumbing and regression-gate semantics (issue 12, kinds 6 and 7): a closed pipe
+//! ends every verb quietly; `check` never averages different sweep points; `check --update`
+//! never reports success while an entry was not found.
+
+mod common;
+use common::{Project, text};
+use std::io::Read;
+use std::process::Stdio;
+
+const SWEPT: &str = "name: sweepcheck\nstages:\n  g:\n    kind: generate\n    with: {rows: 5}\n    sweep:\n      grid:\n        scale: [1.0, 100.0]\n";
+
+/// inputs/14: `eqlab VERB | head -1` — the reader goes away; eqlab must not panic.
+#[test]
+fn a_closed_pipe_ends_every_verb_quietly() {
+    let p = Project::new();
+    let f = p.write("p.yaml", SWEPT);
+    let fs = f.to_str().unwrap();
+    p.ok(&["run", fs, "--no-progress"]);
+    for args in [
+        vec!["kinds"],
+        vec!["plan", fs],
+        vec!["explain", fs, "g[scale=1]"],
+        vec!["show", fs, "g[scale=1]", "--rows", "5"],
+        vec!["graph", fs],
+    ] {
+        {
+            let mut child = p
+                .cmd(&args)
+                .env("RUST_BACKTRACE", "0")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Close our end before eqlab writes, as a `head` that already exited would: its
+            // first write then fails with EPIPE.
+            drop(child.stdout.take());
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            let status = child.wait().unwrap();
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            assert_eq!(status.code(), Some(141), "{args:?}: {err}");
+            assert!(err.is_empty(), "{args:?} must stop quietly: {err}");
+        }
+    }
+}
+
+/// inputs/10: a swept stage's scalar is ambiguous: `check` names the points to choose from
+/// instead of averaging them.
+#[test]
+fn check_refuses_to_average_different_sweep_points() {
+    let p = Project::new();
+    let f = p.write("p.yaml", SWEPT);
+    let g = p.write(
+        "golden.yaml",
+        "checks:\n  - value: g.mean\n    expected: -90.0\n    se: 1\n",
+    );
+    let o = p.eqlab(&[
+        "check",
+        f.to_str().unwrap(),
+        "--golden",
+        g.to_str().unwrap(),
+    ]);
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", text(&o.stderr));
+    assert!(
+        out.contains("swept over 2 points")
+            && out.contains("g[scale=1]")
+            && out.contains("g[scale=100]"),
+        "{out}"
+    );
+    // Naming one point works.
+    let g1 = p.write(
+        "one.yaml",
+        "checks:\n  - value: g[scale=1].rows\n    expected: 5\n    abs: 0\n",
+    );
+    let o = p.eqlab(&[
+        "check",
+        f.to_str().unwrap(),
+        "--golden",
+        g1.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stdout));
+}
+
+/// Replicates of one point are still averaged (mean and standard error).
+#[test]
+fn check_averages_replicates_of_one_point() {
+    let p = Project::new();
+    let f = p.write(
+        "r.yaml",
+        "name: reps\nstages:\n  g:\n    kind: generate\n    with: {rows: 5}\n    replicates: 3\n",
+    );
+    let g = p.write(
+        "golden.yaml",
+        "checks:\n  - value: g.rows\n    expected: 5\n    abs: 0\n",
+    );
+    let o = p.eqlab(&[
+        "check",
+        f.to_str().unwrap(),
+        "--golden",
+        g.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+}
+
+/// `check --update` with an entry that cannot be evaluated fails and leaves the file alone.
+#[test]
+fn check_update_never_reports_success_with_a_missing_entry() {
+    let p = Project::new();
+    let f = p.write("p.yaml", SWEPT);
+    let golden = "checks:\n  - value: g[scale=1].rows\n    expected: 4\n    abs: 0\n  - value: g[scale=1].no_such_scalar\n    expected: 1\n    abs: 0\n";
+    let g = p.write("golden.yaml", golden);
+    let o = p.eqlab(&[
+        "check",
+        f.to_str().unwrap(),
+        "--golden",
+        g.to_str().unwrap(),
+        "--update",
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not updated") && err.contains("no_such_scalar"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&g).unwrap(), golden);
+}
