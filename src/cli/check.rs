@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use eqlab::exec::{RunOptions, run, ui};
-use eqlab::spec::{Override, Pipeline};
+use eqlab::spec::Pipeline;
 use eqlab::stages::Registry;
 use eqlab::store::Store;
 use std::path::{Path, PathBuf};
@@ -16,8 +16,8 @@ use std::sync::atomic::AtomicBool;
     after_help = "The golden file lists `value: STAGE.SCALAR` (or STAGE.TABLE.COLUMN[KEY=VALUE]),\n`expected:` and a tolerance `rel:`, `abs:` and/or `se:` (standard errors, for Monte-Carlo values).\nExit code 1 when any value is off or missing. JUnit XML goes to <store>/reports/<pipeline>-<id>/check.xml."
 )]
 pub struct Args {
-    /// The pipeline file.
-    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub file: super::PipelineArgs,
     /// Golden file (default: tests/golden/<pipeline name>.yaml next to the pipelines folder).
     #[arg(long)]
     pub golden: Option<PathBuf>,
@@ -30,14 +30,11 @@ pub struct Args {
     /// Stages to run at once (default: number of cores).
     #[arg(short = 'j', long, default_value_t = 0)]
     pub jobs: usize,
-    /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<Override>,
 }
 
 /// Runs the gate; exit 1 when any value is off or missing.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
-    let p = super::load(&a.pipeline, registry, &a.set)?;
+    let p = a.file.load(registry)?;
     let golden_path = a.golden.unwrap_or_else(|| default_golden(&p));
     let g = eqlab::check::read_golden(&golden_path)?;
     let store = Store::open(store_dir)?;

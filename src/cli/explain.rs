@@ -2,33 +2,29 @@
 
 use anyhow::{Result, anyhow};
 use eqlab::exec::plan::{Planned, describe_diff, plan, reason};
-use eqlab::spec::Override;
 use eqlab::stages::Registry;
 use eqlab::store::Store;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Arguments of `eqlab explain`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The pipeline file.
-    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub file: super::PipelineArgs,
     /// The stage.
     pub stage: String,
-    /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<Override>,
 }
 
 /// Prints the stage's action, key leaves and the diff against the nearest stored key.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
-    let p = super::load(&a.pipeline, registry, &a.set)?;
+    let p = a.file.load(registry)?;
     let store = Store::open(store_dir)?;
     let planned = plan(&p, registry, &store)?;
     let (_, pl) = planned
         .iter()
         .find(|(n, _)| *n == a.stage)
-        .ok_or_else(|| anyhow!("no stage '{}' in {}", a.stage, a.pipeline.display()))?;
+        .ok_or_else(|| anyhow!("no stage '{}' in {}", a.stage, a.file.pipeline.display()))?;
     let (action, why) = reason(pl);
     outln!("stage {}: {action} ({why})", a.stage);
     let prep = match pl {

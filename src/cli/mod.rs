@@ -31,7 +31,7 @@ pub mod show;
 use anyhow::{Result, anyhow};
 use eqlab::spec::{self, LoadOptions, Override, Pipeline};
 use eqlab::stages::Registry;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// Whether an error comes from writing to a closed pipe (`eqlab kinds | head -1`).
@@ -49,6 +49,23 @@ static LOAD_OPTIONS: OnceLock<LoadOptions> = OnceLock::new();
 /// Sets the options of [`load`] from the global command-line arguments.
 pub fn set_load_options(o: LoadOptions) {
     let _ = LOAD_OPTIONS.set(o);
+}
+
+/// The pipeline file and its `--set` overrides: the arguments of every verb that loads one.
+#[derive(clap::Args)]
+pub struct PipelineArgs {
+    /// The pipeline file.
+    pub pipeline: PathBuf,
+    /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
+}
+
+impl PipelineArgs {
+    /// Loads and validates the pipeline with the overrides applied.
+    pub fn load(&self, registry: &Registry) -> Result<Pipeline> {
+        load(&self.pipeline, registry, &self.set)
+    }
 }
 
 /// Loads and validates a pipeline file with `--set` overrides applied.

@@ -2,25 +2,21 @@
 
 use anyhow::Result;
 use eqlab::exec::plan::{plan, reason};
-use eqlab::spec::Override;
 use eqlab::stages::Registry;
 use eqlab::store::Store;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Arguments of `eqlab plan`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The pipeline file.
-    pub pipeline: PathBuf,
-    /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<Override>,
+    #[command(flatten)]
+    pub file: super::PipelineArgs,
 }
 
 /// Prints one line per stage: its action and the reason.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
-    let p = super::load(&a.pipeline, registry, &a.set)?;
+    let p = a.file.load(registry)?;
     let store = Store::open(store_dir)?;
     let planned = plan(&p, registry, &store)?;
     let w = planned

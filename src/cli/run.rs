@@ -2,10 +2,9 @@
 
 use anyhow::{Context, Result};
 use eqlab::exec::{RunOptions, run, status, ui};
-use eqlab::spec::Override;
 use eqlab::stages::Registry;
 use eqlab::store::Store;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
     after_help = "Examples:\n  eqlab run pipelines/demo.yaml\n  eqlab run pipelines/demo.yaml --set params.start=2012-01-01\n  eqlab run pipelines/demo.yaml --only describe --force describe -j 2"
 )]
 pub struct Args {
-    /// The pipeline file.
-    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub file: super::PipelineArgs,
     /// Run only these stages and what they need.
     #[arg(long, num_args = 1..)]
     pub only: Vec<String>,
@@ -27,9 +26,6 @@ pub struct Args {
     /// Stages to run at once (default: number of cores).
     #[arg(short = 'j', long, default_value_t = 0)]
     pub jobs: usize,
-    /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<Override>,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -38,7 +34,7 @@ pub struct Args {
 /// Runs the pipeline; exit 0 when every stage is cached or ran, 1 when any failed or was
 /// skipped, 130 after Ctrl-C.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
-    let p = super::load(&a.pipeline, registry, &a.set)?;
+    let p = a.file.load(registry)?;
     let store = Store::open(store_dir)?;
     let cancel = Arc::new(AtomicBool::new(false));
     let c = cancel.clone();
