@@ -20,7 +20,7 @@
 
 use crate::spec::{Pipeline, split_stage};
 use crate::store::{Record, Store};
-use crate::table::{f64_column, str_column};
+use crate::table::{f64_column, fmt_f64, str_column};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -52,9 +52,9 @@ impl GoldenEntry {
     /// The tolerance as text, e.g. `rel 1e-6 | 3 se`.
     pub fn tolerance(&self) -> String {
         [
-            self.rel.map(|r| format!("rel {r:e}")),
-            self.abs.map(|a| format!("abs {a:e}")),
-            self.se.map(|k| format!("{k} se")),
+            self.rel.map(|r| format!("rel {}", fmt_f64(r))),
+            self.abs.map(|a| format!("abs {}", fmt_f64(a))),
+            self.se.map(|k| format!("{} se", fmt_f64(k))),
         ]
         .into_iter()
         .flatten()
@@ -296,25 +296,53 @@ fn value_in(
     Ok((v, se))
 }
 
-/// The verdicts as a text table.
+/// The verdicts as a text table; numbers as a person reads them ([`fmt_f64`]).
 pub fn render(verdicts: &[Verdict]) -> String {
-    let w = verdicts
+    let rows: Vec<[String; 4]> = verdicts
         .iter()
-        .map(|v| v.entry.value.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
+        .map(|v| {
+            [
+                v.entry.value.clone(),
+                fmt_f64(v.entry.expected),
+                v.got.map_or("-".to_owned(), fmt_f64),
+                v.entry.tolerance(),
+            ]
+        })
+        .collect();
+    let head = ["value", "expected", "got", "tolerance"];
+    let w: Vec<usize> = (0..4)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([head[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut s = format!(
-        "{:<w$}  {:>16}  {:>16}  {:<24}  {}\n",
-        "value", "expected", "got", "tolerance", "verdict"
+        "{:<w0$}  {:>w1$}  {:>w2$}  {:<w3$}  verdict\n",
+        head[0],
+        head[1],
+        head[2],
+        head[3],
+        w0 = w[0],
+        w1 = w[1],
+        w2 = w[2],
+        w3 = w[3]
     );
-    for v in verdicts {
-        let tol = v.entry.tolerance();
-        let got = v.got.map_or("-".to_owned(), |g| format!("{g:.9e}"));
+    for (v, r) in verdicts.iter().zip(&rows) {
         let verdict = if v.pass { "PASS" } else { "FAIL" };
         s.push_str(&format!(
-            "{:<w$}  {:>16.9e}  {:>16}  {:<24}  {verdict} ({})\n",
-            v.entry.value, v.entry.expected, got, tol, v.detail
+            "{:<w0$}  {:>w1$}  {:>w2$}  {:<w3$}  {verdict} ({})\n",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            v.detail,
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3]
         ));
     }
     let failed = verdicts.iter().filter(|v| !v.pass).count();
@@ -349,10 +377,10 @@ pub fn junit(suite: &str, verdicts: &[Verdict]) -> String {
         if v.pass {
             x.push_str("/>\n");
         } else {
-            let got = v.got.map_or("not found".to_owned(), |g| format!("{g:e}"));
+            let got = v.got.map_or("not found".to_owned(), fmt_f64);
             x.push_str(&format!(
-                ">\n    <failure message=\"expected {:e}, got {}\">{}</failure>\n  </testcase>\n",
-                v.entry.expected,
+                ">\n    <failure message=\"expected {}, got {}\">{}</failure>\n  </testcase>\n",
+                fmt_f64(v.entry.expected),
                 esc(&got),
                 esc(&v.detail)
             ));
@@ -409,5 +437,19 @@ mod tests {
                 && x.contains("<failure"),
             "{x}"
         );
+    }
+
+    #[test]
+    fn render_prints_numbers_as_a_person_reads_them() {
+        let mut e = entry(Some(0.1), None, None);
+        e.expected = 24.0;
+        let v = vec![verdict(&e, 24.0, None), verdict(&e, 2.5e-7, None)];
+        let text = render(&v);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].contains(" 24  ") && lines[1].contains("rel 0.1"), "{text}");
+        assert!(lines[1].trim_end().contains("PASS"), "{text}");
+        assert!(lines[2].contains("2.5e-7") && lines[2].contains("FAIL"), "{text}");
+        assert!(!text.contains("e1"), "no exponent form for 24: {text}");
+        assert_eq!(lines[3], "1 passed, 1 failed");
     }
 }

@@ -1,7 +1,10 @@
 //! Arrow tables as the unit of data between stages: building them, reading columns by name,
 //! and their *logical* content hash (schema + values, independent of any file encoding).
 //!
-//! Parquet encoding lives in `store`; nothing here touches the disk.
+//! Printing lives here too: [`fmt_f64`] and [`fmt_json`] write numbers as a person reads them
+//! (integers as integers, other values in the shortest text that reads back to the same f64),
+//! and [`to_csv`] uses them for float columns. Parquet encoding lives in `store`; nothing here
+//! touches the disk.
 
 use anyhow::{Context, Result, anyhow, bail};
 use arrow::array::{
@@ -139,19 +142,93 @@ pub fn column<'a>(table: &'a Table, name: &str) -> Result<&'a ArrayRef> {
     })
 }
 
-/// The first `max_rows` rows as CSV text (header included), for display and export.
-pub fn to_csv(table: &Table, max_rows: usize) -> Result<String> {
+/// A number as a person reads it, always in the shortest text that reads back to the same
+/// f64: integer-valued numbers as integers (`24`, `1838146833`), others in decimal
+/// (`0.07225232544`); below 1e-4 in exponent form (`5.22e-6`), and from 1e9 up in whichever of
+/// the two forms is shorter (`51010904450.3`, `2.46e11`, `1e20`).
+pub fn fmt_f64(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".to_owned();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    shortest(x.abs(), format!("{x}"), format!("{x:e}"))
+}
+
+/// [`fmt_f64`] for an f32 value: the shortest text that reads back to the same f32.
+pub fn fmt_f32(x: f32) -> String {
+    if !x.is_finite() {
+        return fmt_f64(f64::from(x));
+    }
+    shortest(f64::from(x.abs()), format!("{x}"), format!("{x:e}"))
+}
+
+/// The choice of [`fmt_f64`] between the decimal and the exponent text of a finite number.
+fn shortest(magnitude: f64, decimal: String, exponent: String) -> String {
+    if magnitude == 0.0 || (1e-4..1e9).contains(&magnitude) {
+        decimal
+    } else if magnitude < 1e-4 || exponent.len() < decimal.len() {
+        exponent
+    } else {
+        decimal
+    }
+}
+
+/// A JSON value (a parameter default, a sweep value) in YAML flow style, numbers as
+/// [`fmt_f64`] writes them: `[5, 7]`, `{q: 1.5}`, `"auto"`, `null`.
+pub fn fmt_json(v: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    match v {
+        J::Null => "null".to_owned(),
+        J::Bool(b) => b.to_string(),
+        J::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(x)) => fmt_f64(x),
+            _ => n.to_string(),
+        },
+        J::String(s) => serde_json::to_string(s).unwrap_or_else(|_| s.clone()),
+        J::Array(a) => format!("[{}]", a.iter().map(fmt_json).collect::<Vec<_>>().join(", ")),
+        J::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k}: {}", fmt_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The display text of every row of a column: floats as [`fmt_f64`] writes them, nulls empty,
+/// other types as Arrow displays them.
+pub fn column_text(col: &dyn Array) -> Result<Vec<String>> {
+    let any = col.as_any();
+    if let Some(a) = any.downcast_ref::<Float64Array>() {
+        return Ok(a.iter().map(|v| v.map(fmt_f64).unwrap_or_default()).collect());
+    }
+    if let Some(a) = any.downcast_ref::<Float32Array>() {
+        return Ok(a.iter().map(|v| v.map(fmt_f32).unwrap_or_default()).collect());
+    }
     let opts = arrow::util::display::FormatOptions::default();
-    let fmts = table
+    let f = arrow::util::display::ArrayFormatter::try_new(col, &opts)?;
+    Ok((0..col.len()).map(|i| f.value(i).to_string()).collect())
+}
+
+/// The first `max_rows` rows as CSV text (header included), for display and export; floats
+/// as [`fmt_f64`] writes them, so an exported value reads back bit-identical.
+pub fn to_csv(table: &Table, max_rows: usize) -> Result<String> {
+    let n = table.num_rows().min(max_rows);
+    let cols = table
         .columns()
         .iter()
-        .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &opts))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let quote = |s: String| {
-        if s.contains([',', '"', '\n']) {
+        .map(|c| column_text(c.slice(0, n).as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
-            s
+            s.to_owned()
         }
     };
     let mut out: Vec<String> = vec![
@@ -159,15 +236,12 @@ pub fn to_csv(table: &Table, max_rows: usize) -> Result<String> {
             .schema_ref()
             .fields()
             .iter()
-            .map(|f| quote(f.name().clone()))
+            .map(|f| quote(f.name()))
             .collect::<Vec<_>>()
             .join(","),
     ];
-    for row in 0..table.num_rows().min(max_rows) {
-        let cells: Vec<String> = fmts
-            .iter()
-            .map(|f| quote(f.value(row).to_string()))
-            .collect();
+    for row in 0..n {
+        let cells: Vec<String> = cols.iter().map(|c| quote(&c[row])).collect();
         out.push(cells.join(","));
     }
     Ok(out.join("\n") + "\n")
@@ -315,5 +389,53 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(first_nonfinite(&t), Some(("bad".to_string(), 1)));
+    }
+
+    #[test]
+    fn numbers_print_as_a_person_reads_them() {
+        let cases = [
+            (24.0, "24"),
+            (-3.0, "-3"),
+            (0.0, "0"),
+            (1838146833.0, "1838146833"),
+            (0.07225232544, "0.07225232544"),
+            (51010904450.3, "51010904450.3"),
+            (5.22e-6, "5.22e-6"),
+            (2.95984380947e-11, "2.95984380947e-11"),
+            (1e20, "1e20"),
+            (2.46e11, "2.46e11"),
+            (1e9, "1e9"),
+            (999_999_999.0, "999999999"),
+            (1.5e300, "1.5e300"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(fmt_f64(x), want, "{x:e}");
+            if x.is_finite() {
+                assert_eq!(fmt_f64(x).parse::<f64>().unwrap().to_bits(), x.to_bits());
+            }
+        }
+        assert_eq!(fmt_f32(0.1), "0.1");
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"a": [5, 7.0, 1e-10], "b": "auto", "c": null}"#).unwrap();
+        assert_eq!(fmt_json(&v), r#"{a: [5, 7, 1e-10], b: "auto", c: null}"#);
+    }
+
+    #[test]
+    fn csv_prints_floats_shortest_and_quotes_text() {
+        let t = TableBuilder::new()
+            .f64("x", vec![24.0, 0.1, 5.22e-6])
+            .opt_f64("y", vec![Some(1.5), None, Some(-2.0)])
+            .i64("n", vec![1, 2, 3])
+            .str("s", &["a,b", "q\"x", "plain"])
+            .build()
+            .unwrap();
+        assert_eq!(
+            to_csv(&t, 2).unwrap(),
+            "x,y,n,s\n24,1.5,1,\"a,b\"\n0.1,,2,\"q\"\"x\"\n"
+        );
+        assert_eq!(to_csv(&t, 10).unwrap().lines().count(), 4);
     }
 }

@@ -119,7 +119,7 @@ fn show(
     if !r.scalars.is_empty() {
         outln!("scalars:");
         for (k, v) in &r.scalars {
-            outln!("  {k:<28} {v:.10e}");
+            outln!("  {k:<28} {}", eqlab::table::fmt_f64(*v));
         }
     }
     for (k, t) in &r.tables {
