@@ -5,7 +5,7 @@ EQLAB := target/debug/eqlab
 # 500 data), Sections 6–7 (Riccati, PDE, deep BSDE training) and the Reinforced-GAN paper.
 PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml pipelines/gms-fbsde.yaml pipelines/rgan.yaml
 
-.PHONY: build run test lint fmt fuzz bench-engine bench-science bench-train bench-rgan stage-versions clean
+.PHONY: build run test lint fmt schema fuzz bench-engine bench-science bench-train bench-rgan stage-versions clean
 
 build:
 	$(CARGO) build --bins
@@ -26,6 +26,11 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Regenerate the JSON Schema of pipeline files from the stage registry (tests/schema.rs fails
+## while the committed one is stale).
+schema: build
+	$(EQLAB) schema --output schema/eqlab-pipeline.schema.json
 
 ## Fuzz for FUZZ_SECONDS per target: the pipeline parser, and `--set` values with sweep expansion
 ## (needs the nightly toolchain; installs cargo-fuzz).

@@ -21,7 +21,8 @@ switching a parameter back is instant.\n\n\
 Start with:  eqlab plan pipelines/demo.yaml     (what would run, and why)\n\
              eqlab run pipelines/demo.yaml\n\
              eqlab show pipelines/demo.yaml describe\n\
-             eqlab kinds                        (every stage kind and its parameters)"
+             eqlab kinds                        (every stage kind and its parameters)\n\
+             eqlab schema -o schema/eqlab-pipeline.schema.json   (editor validation)"
 )]
 struct Cli {
     /// Artifact store directory (objects, records, run logs).
@@ -58,6 +59,8 @@ enum Cmd {
     Kinds,
     /// Print the blake3 of files (as eqlab hashes input data) and the throughput.
     Hash(cli::hash::Args),
+    /// Write a JSON Schema of pipeline files (editor validation and completion).
+    Schema(cli::schema::Args),
 }
 
 fn main() -> ExitCode {
@@ -90,5 +93,6 @@ fn dispatch(args: Cli) -> Result<ExitCode> {
         Cmd::Gc(a) => cli::gc::exec(a, store),
         Cmd::Kinds => cli::kinds::exec(&registry),
         Cmd::Hash(a) => cli::hash::exec(a),
+        Cmd::Schema(a) => cli::schema::exec(a, &registry),
     }
 }

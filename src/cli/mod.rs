@@ -26,6 +26,7 @@ pub mod kinds;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod schema;
 pub mod show;
 
 use anyhow::{Result, anyhow};
