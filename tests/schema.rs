@@ -22,10 +22,16 @@ fn validator() -> jsonschema::Validator {
     jsonschema::draft7::new(&schema).expect("the schema compiles")
 }
 
-/// A YAML file as JSON, read with serde-saphyr (as the editor's language server would see it).
+/// YAML text as JSON, read with serde-saphyr as YAML 1.2 (only `true`/`false` are booleans), as
+/// eqlab and the editors' YAML language server read it.
+fn yaml(text: &str) -> Value {
+    let opts = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options(text, opts).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// A YAML file as JSON.
 fn yaml_json(path: &std::path::Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    yaml(&std::fs::read_to_string(path).unwrap())
 }
 
 /// Every error the schema reports for `doc`, as `path: message`.
@@ -111,26 +117,59 @@ const REJECTED: &[(&str, &str)] = &[
     ("bad_ref_syntax.yaml", "/stages/a/with/scale"),
     ("bad_seed.yaml", "/seed"),
     ("bad_stage_name.yaml", "/stages"),
+    ("description_is_list.yaml", "/description"),
+    ("empty_axis.yaml", "/stages/a/sweep"),
+    ("empty_document.yaml", "is not of type \"object\""),
+    ("five_problems_one_pass.yaml", "nmae"),
+    ("float_list_nested.yaml", "/stages/m/with/powers"),
+    ("kind_is_list.yaml", "/stages/a/kind"),
+    ("list_sweep_empty.yaml", "/stages/a/sweep/list"),
+    ("list_sweep_not_list.yaml", "/stages/a/sweep/list"),
+    ("list_sweep_not_mappings.yaml", "/stages/a/sweep/list"),
+    ("logspace_not_positive.yaml", "/stages/a/sweep/grid/scale"),
+    ("many_problems.yaml", "/stages/s0/kind"),
     ("missing_kind.yaml", "\"kind\" is a required property"),
     (
         "missing_required.yaml",
         "/stages/a: \"with\" is a required property",
     ),
     ("missing_stages.yaml", "\"stages\" is a required property"),
+    ("name_is_number.yaml", "/name"),
+    ("needs_list_of_maps.yaml", "/stages/b/needs"),
     ("needs_wrong_type.yaml", "/stages/b/needs"),
+    ("no_stages_declared.yaml", "/stages"),
+    ("params_is_list.yaml", "/params"),
+    ("range_body_not_mapping.yaml", "/stages/a/sweep/grid/offset"),
+    ("range_missing_stop.yaml", "/stages/a/sweep/grid/offset"),
+    ("range_num_fraction.yaml", "/stages/a/sweep/grid/offset"),
+    ("range_num_negative.yaml", "/stages/a/sweep/grid/offset"),
+    ("range_num_string.yaml", "/stages/a/sweep/grid/offset"),
+    ("range_unknown_key.yaml", "/stages/a/sweep/grid/offset"),
     ("ref_wrong_type.yaml", "/stages/b/with/rows"),
+    ("replicates_string.yaml", "/stages/a/replicates"),
+    ("replicates_zero.yaml", "/stages/a/replicates"),
+    ("seed_float.yaml", "/seed"),
+    ("seed_huge.yaml", "/seed"),
     ("several_problems.yaml", "/stages/a/kind"),
+    ("stage_name_brackets.yaml", "/stages"),
     ("stage_not_map.yaml", "/stages/a"),
+    ("stage_seed_string.yaml", "/stages/a/seed"),
     ("stages_not_map.yaml", "/stages"),
+    ("sweep_two_types.yaml", "/stages/a/sweep"),
+    ("sweep_unknown_type.yaml", "/stages/a/sweep"),
     ("top_not_map.yaml", "is not of type \"object\""),
     ("unknown_kind.yaml", "/stages/a/kind"),
     ("unknown_param.yaml", "rowz"),
     ("unknown_stage_key.yaml", "need"),
     ("unknown_top_key.yaml", "stagse"),
     ("unterminated_ref.yaml", "/stages/a/with/scale"),
-    ("wrong_type_bool_as_int.yaml", "/stages/a/with/rows"),
+    ("valid_sweep_other_error.yaml", "rowz"),
+    ("with_is_list.yaml", "/stages/a/with"),
     ("wrong_type_float.yaml", "/stages/a/with/scale"),
+    ("wrong_type_fraction_as_int.yaml", "/stages/a/with/rows"),
     ("wrong_type_int.yaml", "/stages/a/with/rows"),
+    ("yaml11_no_is_a_string.yaml", "/stages/a/with/rows"),
+    ("yaml11_yes_is_a_string.yaml", "/stages/a/with/proportional"),
 ];
 
 #[test]
@@ -179,7 +218,7 @@ stages:
     foreach: b
     with: null
 "#;
-    let doc: Value = serde_saphyr::from_str(ok).unwrap();
+    let doc = yaml(ok);
     assert_eq!(errors(&v, &doc), Vec::<String>::new());
     // eqlab accepts it too.
     let p = Project::new();
@@ -213,7 +252,7 @@ stages:
     ];
     for (from, to, at) in bad {
         assert!(ok.contains(from), "{from}");
-        let doc: Value = serde_saphyr::from_str(&ok.replacen(from, to, 1)).unwrap();
+        let doc = yaml(&ok.replacen(from, to, 1));
         let errs = errors(&v, &doc);
         assert!(
             errs.iter().any(|e| e.starts_with(at)),

@@ -110,7 +110,8 @@ pub fn schema(registry: &Registry) -> Value {
             "seed": {
                 "description": "the seed every stage's random streams derive from (default 0)",
                 "type": "integer",
-                "minimum": 0
+                "minimum": 0,
+                "maximum": u64::MAX
             },
             "params": {
                 "description": "pipeline parameters, used in stages as ${params.NAME} and overridden with --set params.NAME=VALUE",
@@ -184,7 +185,8 @@ fn stage_schema(kinds: &[&str], kind_docs: &[String], stages: &[&dyn Stage]) -> 
             "seed": {
                 "description": "an explicit seed for this stage (default: derived from the pipeline seed and the stage's key)",
                 "type": "integer",
-                "minimum": 0
+                "minimum": 0,
+                "maximum": u64::MAX
             },
             "description": {
                 "description": "one line saying what this stage is for",
@@ -245,6 +247,7 @@ fn axis_schema() -> Value {
         json!({
             "description": what,
             "type": "object",
+            "additionalProperties": false,
             "required": ["start", "stop", "num"],
             "properties": {
                 "start": number,
