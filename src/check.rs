@@ -446,9 +446,15 @@ mod tests {
         let v = vec![verdict(&e, 24.0, None), verdict(&e, 2.5e-7, None)];
         let text = render(&v);
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[1].contains(" 24  ") && lines[1].contains("rel 0.1"), "{text}");
+        assert!(
+            lines[1].contains(" 24  ") && lines[1].contains("rel 0.1"),
+            "{text}"
+        );
         assert!(lines[1].trim_end().contains("PASS"), "{text}");
-        assert!(lines[2].contains("2.5e-7") && lines[2].contains("FAIL"), "{text}");
+        assert!(
+            lines[2].contains("2.5e-7") && lines[2].contains("FAIL"),
+            "{text}"
+        );
         assert!(!text.contains("e1"), "no exponent form for 24: {text}");
         assert_eq!(lines[3], "1 passed, 1 failed");
     }

@@ -189,7 +189,10 @@ pub fn fmt_json(v: &serde_json::Value) -> String {
             _ => n.to_string(),
         },
         J::String(s) => serde_json::to_string(s).unwrap_or_else(|_| s.clone()),
-        J::Array(a) => format!("[{}]", a.iter().map(fmt_json).collect::<Vec<_>>().join(", ")),
+        J::Array(a) => format!(
+            "[{}]",
+            a.iter().map(fmt_json).collect::<Vec<_>>().join(", ")
+        ),
         J::Object(m) => format!(
             "{{{}}}",
             m.iter()
@@ -205,10 +208,16 @@ pub fn fmt_json(v: &serde_json::Value) -> String {
 pub fn column_text(col: &dyn Array) -> Result<Vec<String>> {
     let any = col.as_any();
     if let Some(a) = any.downcast_ref::<Float64Array>() {
-        return Ok(a.iter().map(|v| v.map(fmt_f64).unwrap_or_default()).collect());
+        return Ok(a
+            .iter()
+            .map(|v| v.map(fmt_f64).unwrap_or_default())
+            .collect());
     }
     if let Some(a) = any.downcast_ref::<Float32Array>() {
-        return Ok(a.iter().map(|v| v.map(fmt_f32).unwrap_or_default()).collect());
+        return Ok(a
+            .iter()
+            .map(|v| v.map(fmt_f32).unwrap_or_default())
+            .collect());
     }
     let opts = arrow::util::display::FormatOptions::default();
     let f = arrow::util::display::ArrayFormatter::try_new(col, &opts)?;

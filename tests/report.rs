@@ -110,3 +110,65 @@ fn the_report_shows_the_dag_sweeps_and_checks_in_a_browser() {
         std::fs::copy(&shot, std::path::Path::new(&dir).join("report.png")).unwrap();
     }
 }
+
+/// The `compare` stage's paper-vs-eqlab table is an HTML table in the report (not Markdown
+/// text), each row marked pass or fail, numbers as a person reads them.
+#[test]
+fn the_report_renders_the_comparison_table_as_html_with_pass_and_fail_marked() {
+    let p = Project::new();
+    let f = p.write(
+        "cmp.yaml",
+        "name: cmp\nstages:\n  a:\n    kind: generate\n    with: {rows: 24}\n  cmp:\n    kind: compare\n    needs: a\n    with:\n      checks:\n        - {label: rows, value: a.rows, reference: 24, rel: 1.0e-12, source: exact}\n        - {label: \"mean <off>\", value: a.mean, reference: 1000, abs: 1.0e-9, source: wrong on purpose}\n",
+    );
+    let f = f.to_str().unwrap();
+    p.ok(&["run", f, "--no-progress"]);
+    let path = std::path::PathBuf::from(p.ok(&["report", f]).trim());
+    let html = std::fs::read_to_string(&path).unwrap();
+    let table = html
+        .split("<table class=\"data\" id=\"table-cmp-comparison\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap_or_else(|| panic!("no comparison table in the report:\n{html}"));
+    assert!(
+        table.contains("<tr class=\"pass\"><td>rows</td><td>a.rows</td><td class=\"num\">24</td><td class=\"num\">24</td>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<tr class=\"fail\"><td>mean &lt;off&gt;</td>")
+            && table.contains("<td class=\"verdict\">FAIL</td>")
+            && table.contains("<td class=\"verdict\">PASS</td>"),
+        "{table}"
+    );
+    assert!(
+        !html.contains("|---|") && !html.contains("<pre>"),
+        "Markdown text left in the report"
+    );
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("EQLAB_REQUIRE_CHROMIUM").is_none(),
+            "Chromium is required here but not installed"
+        );
+        eprintln!("SKIPPED the browser part: no chromium installed (apt-get install chromium)");
+        return;
+    };
+    let dom = std::process::Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--dump-dom",
+            &format!("file://{}", path.display()),
+        ])
+        .output()
+        .unwrap();
+    let dom = text(&dom.stdout);
+    // The browser parsed it as a table: it inserts the implied <tbody>.
+    assert!(
+        dom.contains(
+            "<table class=\"data\" id=\"table-cmp-comparison\"><tbody><tr><th>quantity</th>"
+        ),
+        "browser DOM lacks the comparison table:\n{dom}"
+    );
+    assert_eq!(dom.matches("<td class=\"verdict\">FAIL</td>").count(), 1);
+    assert_eq!(dom.matches("<td class=\"verdict\">PASS</td>").count(), 1);
+}

@@ -2,14 +2,20 @@
 //! the DAG with each stage's status, time and key components; every figure the pipeline
 //! produced; sweep plots of each collected scalar against each swept parameter; the check
 //! table of the last `eqlab check`; and the provenance of the run.
+//!
+//! Every table is an HTML `<table>`: a stage's Markdown table (the `compare` stage's
+//! paper-vs-eqlab table) is shown from the stage's table of the same name when there is one,
+//! else converted from the Markdown; a row with a pass column is marked `pass` or `fail` (class
+//! and visible text). Numbers print as a person reads them (`crate::table::fmt_f64`).
 
 use super::figures::{Series, line_chart};
 use crate::check::Verdict;
 use crate::graph::Dag;
 use crate::spec::Pipeline;
 use crate::store::{Record, RunLog, Store};
-use crate::table::{f64_column, str_column};
+use crate::table::{Table, column_text, f64_column, fmt_f64, str_column};
 use anyhow::{Context, Result, bail};
+use arrow::array::{Array, BooleanArray};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -55,7 +61,7 @@ const STYLE: &str = "body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;mar
 h1{margin-bottom:0}table{border-collapse:collapse;margin:1em 0;font-size:13px}\
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}\
 .ran{background:#dff0d8}.cached{background:#e8eef7}.failed{background:#f2dede}.skipped,.interrupted{background:#fcf8e3}\
-.pass{background:#dff0d8}.fail{background:#f2dede;font-weight:bold}figure{margin:1em 0}figcaption{font-size:13px;color:#555}\
+.pass{background:#dff0d8}.fail{background:#f2dede;font-weight:bold}td.num{text-align:right;font-variant-numeric:tabular-nums}figure{margin:1em 0}figcaption{font-size:13px;color:#555}\
 details summary{cursor:pointer}code{font-size:12px}.prov td:first-child{font-weight:bold}";
 
 fn render(
@@ -152,12 +158,12 @@ fn render(
             let tol = v.entry.tolerance();
             let _ = write!(
                 h,
-                "<tr class=\"{}\"><td>{}</td><td>{:.9e}</td><td>{}</td><td>{}</td><td>{} ({})</td></tr>",
+                "<tr class=\"{}\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"verdict\">{} ({})</td></tr>",
                 if v.pass { "pass" } else { "fail" },
                 esc(&v.entry.value),
-                v.entry.expected,
-                v.got.map_or("-".into(), |g| format!("{g:.9e}")),
-                tol,
+                fmt_f64(v.entry.expected),
+                v.got.map_or("-".into(), fmt_f64),
+                esc(&tol),
                 if v.pass { "PASS" } else { "FAIL" },
                 esc(&v.detail)
             );
@@ -172,7 +178,13 @@ fn render(
             let body = match f.ext.as_str() {
                 "svg" => String::from_utf8_lossy(&bytes).into_owned(),
                 "png" => continue, // the SVG twin is shown
-                "md" => format!("<pre>{}</pre>", esc(&String::from_utf8_lossy(&bytes))),
+                // A Markdown table: the stage's table of the same name holds the exact values.
+                "md" => match r.tables.get(name) {
+                    Some(t) => {
+                        table_html(&store.get_table(&t.object)?, &format!("{stage}-{name}"))?
+                    }
+                    None => markdown_html(&String::from_utf8_lossy(&bytes)),
+                },
                 _ => continue,
             };
             let _ = write!(
@@ -249,6 +261,143 @@ fn render(
     }
     h.push_str("</body></html>\n");
     Ok(h)
+}
+
+/// Whether a column name or a cell says pass/fail: the `pass` column of `compare`, a verdict.
+fn is_pass_column(name: &str) -> bool {
+    matches!(
+        name.trim().to_lowercase().as_str(),
+        "pass" | "passed" | "ok" | "verdict"
+    )
+}
+
+/// The `<tr>` class and visible text of a pass/fail cell.
+fn verdict(pass: bool) -> (&'static str, &'static str) {
+    if pass {
+        ("pass", "PASS")
+    } else {
+        ("fail", "FAIL")
+    }
+}
+
+/// An Arrow table as an HTML `<table class="data">`, numbers right-aligned as [`fmt_f64`] writes
+/// them; a boolean pass column marks each row `pass` or `fail`.
+fn table_html(t: &Table, id: &str) -> Result<String> {
+    let names: Vec<String> = t
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let cells = t
+        .columns()
+        .iter()
+        .map(|c| column_text(c.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    let numeric: Vec<bool> = t
+        .columns()
+        .iter()
+        .map(|c| c.data_type().is_numeric())
+        .collect();
+    let pass = names.iter().zip(t.columns()).find_map(|(n, c)| {
+        is_pass_column(n)
+            .then(|| c.as_any().downcast_ref::<BooleanArray>())
+            .flatten()
+    });
+    let mut h = format!("<table class=\"data\" id=\"table-{}\"><tr>", esc(id));
+    for n in &names {
+        let _ = write!(h, "<th>{}</th>", esc(n));
+    }
+    h.push_str("</tr>");
+    for row in 0..t.num_rows() {
+        let ok = pass.map(|p| p.is_valid(row) && p.value(row));
+        match ok {
+            Some(ok) => {
+                let _ = write!(h, "<tr class=\"{}\">", verdict(ok).0);
+            }
+            None => h.push_str("<tr>"),
+        }
+        for (i, col) in cells.iter().enumerate() {
+            match ok {
+                Some(ok) if is_pass_column(&names[i]) => {
+                    let _ = write!(h, "<td class=\"verdict\">{}</td>", verdict(ok).1);
+                }
+                _ if numeric[i] => {
+                    let _ = write!(h, "<td class=\"num\">{}</td>", esc(&col[row]));
+                }
+                _ => {
+                    let _ = write!(h, "<td>{}</td>", esc(&col[row]));
+                }
+            }
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+    Ok(h)
+}
+
+/// Markdown as HTML: pipe tables become `<table>`s (a pass column marks rows, `✓`/`true`/`pass`
+/// passing), other non-empty lines paragraphs.
+fn markdown_html(md: &str) -> String {
+    let cells = |line: &str| -> Vec<String> {
+        let l = line.trim();
+        let l = l.strip_prefix('|').unwrap_or(l);
+        let l = l.strip_suffix('|').unwrap_or(l);
+        l.split('|').map(|c| c.trim().to_owned()).collect()
+    };
+    let is_rule = |line: &str| {
+        let c = cells(line);
+        !c.is_empty()
+            && c.iter()
+                .all(|x| !x.is_empty() && x.chars().all(|ch| matches!(ch, '-' | ':' | ' ')))
+    };
+    let lines: Vec<&str> = md.lines().collect();
+    let mut h = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.trim_start().starts_with('|') && lines.get(i + 1).is_some_and(|l| is_rule(l)) {
+            let head = cells(line);
+            let pass_col = head.iter().position(|c| is_pass_column(c));
+            h.push_str("<table class=\"data\"><tr>");
+            for c in &head {
+                let _ = write!(h, "<th>{}</th>", esc(c));
+            }
+            h.push_str("</tr>");
+            i += 2;
+            while i < lines.len() && lines[i].trim_start().starts_with('|') {
+                let row = cells(lines[i]);
+                let ok = pass_col
+                    .and_then(|p| row.get(p))
+                    .map(|c| matches!(c.to_lowercase().as_str(), "✓" | "true" | "pass" | "yes"));
+                match ok {
+                    Some(ok) => {
+                        let _ = write!(h, "<tr class=\"{}\">", verdict(ok).0);
+                    }
+                    None => h.push_str("<tr>"),
+                }
+                for (j, c) in row.iter().enumerate() {
+                    match ok {
+                        Some(ok) if Some(j) == pass_col => {
+                            let _ = write!(h, "<td class=\"verdict\">{}</td>", verdict(ok).1);
+                        }
+                        _ => {
+                            let _ = write!(h, "<td>{}</td>", esc(c));
+                        }
+                    }
+                }
+                h.push_str("</tr>");
+                i += 1;
+            }
+            h.push_str("</table>");
+            continue;
+        }
+        if !line.trim().is_empty() {
+            let _ = write!(h, "<p>{}</p>", esc(line.trim()));
+        }
+        i += 1;
+    }
+    h
 }
 
 /// The DAG as an inline SVG: stages in columns by depth, coloured by status.
@@ -330,4 +479,46 @@ fn dag_svg(p: &Pipeline, status: &BTreeMap<&str, &crate::store::RunStage>) -> St
     }
     s.push_str("</svg>");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::TableBuilder;
+
+    #[test]
+    fn a_table_with_a_pass_column_marks_each_row() {
+        let t = TableBuilder::new()
+            .str("quantity", &["c_2", "λ <q>"])
+            .f64("eqlab", vec![2.0, 5.21420062996e-6])
+            .bool("pass", vec![true, false])
+            .build()
+            .unwrap();
+        let h = table_html(&t, "cmp-comparison").unwrap();
+        assert!(
+            h.starts_with("<table class=\"data\" id=\"table-cmp-comparison\">"),
+            "{h}"
+        );
+        assert!(
+            h.contains("<tr class=\"pass\"><td>c_2</td><td class=\"num\">2</td><td class=\"verdict\">PASS</td></tr>"),
+            "{h}"
+        );
+        assert!(
+            h.contains("<tr class=\"fail\"><td>λ &lt;q&gt;</td><td class=\"num\">5.21420062996e-6</td><td class=\"verdict\">FAIL</td></tr>"),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn markdown_tables_become_html_tables() {
+        let md = "Title line\n\n| quantity | eqlab | pass |\n|---|---:|---|\n| a | 1 | ✓ |\n| b | 2 | ✗ |\n";
+        let h = markdown_html(md);
+        assert_eq!(
+            h,
+            "<p>Title line</p><table class=\"data\"><tr><th>quantity</th><th>eqlab</th><th>pass</th></tr>\
+             <tr class=\"pass\"><td>a</td><td>1</td><td class=\"verdict\">PASS</td></tr>\
+             <tr class=\"fail\"><td>b</td><td>2</td><td class=\"verdict\">FAIL</td></tr></table>"
+        );
+        assert!(!h.contains("|---"));
+    }
 }
