@@ -175,6 +175,21 @@ fn shortest(magnitude: f64, decimal: String, exponent: String) -> String {
     }
 }
 
+/// [`fmt_f64`] keeping a float recognisable as one: a whole number gets `.0` (`932.0`), so
+/// that a CSV export reads back with its column's type as well as its values.
+pub fn fmt_f64_typed(x: f64) -> String {
+    with_float_mark(fmt_f64(x))
+}
+
+/// `932` → `932.0`; any text with a point, an exponent or letters is left as it is.
+fn with_float_mark(s: String) -> String {
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        s + ".0"
+    } else {
+        s
+    }
+}
+
 /// A JSON value (a parameter default, a sweep value) in YAML flow style, numbers as
 /// [`fmt_f64`] writes them: `[5, 7]`, `{q: 1.5}`, `"auto"`, `null`.
 pub fn fmt_json(v: &serde_json::Value) -> String {
@@ -203,20 +218,22 @@ pub fn fmt_json(v: &serde_json::Value) -> String {
     }
 }
 
-/// The display text of every row of a column: floats as [`fmt_f64`] writes them, nulls empty,
-/// other types as Arrow displays them.
-pub fn column_text(col: &dyn Array) -> Result<Vec<String>> {
+/// The display text of every row of a column: floats as [`fmt_f64`] writes them (with `typed`,
+/// whole ones keep a `.0` as in [`fmt_f64_typed`]), nulls empty, other types as Arrow displays
+/// them.
+pub fn column_text(col: &dyn Array, typed: bool) -> Result<Vec<String>> {
     let any = col.as_any();
+    let float = |s: String| if typed { with_float_mark(s) } else { s };
     if let Some(a) = any.downcast_ref::<Float64Array>() {
         return Ok(a
             .iter()
-            .map(|v| v.map(fmt_f64).unwrap_or_default())
+            .map(|v| v.map(|x| float(fmt_f64(x))).unwrap_or_default())
             .collect());
     }
     if let Some(a) = any.downcast_ref::<Float32Array>() {
         return Ok(a
             .iter()
-            .map(|v| v.map(fmt_f32).unwrap_or_default())
+            .map(|v| v.map(|x| float(fmt_f32(x))).unwrap_or_default())
             .collect());
     }
     let opts = arrow::util::display::FormatOptions::default();
@@ -225,13 +242,14 @@ pub fn column_text(col: &dyn Array) -> Result<Vec<String>> {
 }
 
 /// The first `max_rows` rows as CSV text (header included), for display and export; floats
-/// as [`fmt_f64`] writes them, so an exported value reads back bit-identical.
+/// as [`fmt_f64_typed`] writes them, so an exported value reads back bit-identical and as a
+/// float.
 pub fn to_csv(table: &Table, max_rows: usize) -> Result<String> {
     let n = table.num_rows().min(max_rows);
     let cols = table
         .columns()
         .iter()
-        .map(|c| column_text(c.slice(0, n).as_ref()))
+        .map(|c| column_text(c.slice(0, n).as_ref(), true))
         .collect::<Result<Vec<_>>>()?;
     let quote = |s: &str| {
         if s.contains([',', '"', '\n', '\r']) {
@@ -427,6 +445,10 @@ mod tests {
             }
         }
         assert_eq!(fmt_f32(0.1), "0.1");
+        assert_eq!(fmt_f64_typed(932.0), "932.0");
+        assert_eq!(fmt_f64_typed(-0.0), "-0.0");
+        assert_eq!(fmt_f64_typed(5.22e-6), "5.22e-6");
+        assert_eq!(fmt_f64_typed(f64::NAN), "NaN");
         let v: serde_json::Value =
             serde_json::from_str(r#"{"a": [5, 7.0, 1e-10], "b": "auto", "c": null}"#).unwrap();
         assert_eq!(fmt_json(&v), r#"{a: [5, 7, 1e-10], b: "auto", c: null}"#);
@@ -443,7 +465,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             to_csv(&t, 2).unwrap(),
-            "x,y,n,s\n24,1.5,1,\"a,b\"\n0.1,,2,\"q\"\"x\"\n"
+            "x,y,n,s\n24.0,1.5,1,\"a,b\"\n0.1,,2,\"q\"\"x\"\n"
         );
         assert_eq!(to_csv(&t, 10).unwrap().lines().count(), 4);
     }

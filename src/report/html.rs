@@ -292,7 +292,7 @@ fn table_html(t: &Table, id: &str) -> Result<String> {
     let cells = t
         .columns()
         .iter()
-        .map(|c| column_text(c.as_ref()))
+        .map(|c| column_text(c.as_ref(), false))
         .collect::<Result<Vec<_>>>()?;
     let numeric: Vec<bool> = t
         .columns()
