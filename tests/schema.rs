@@ -3,7 +3,6 @@
 //! against it, and the malformed pipelines whose fault a schema can know (wrong types, unknown
 //! keys and kinds, missing required values) are rejected by it too — checked with a maintained
 //! JSON Schema validator (the `jsonschema` crate), YAML read with the crate eqlab uses.
-#![cfg(feature = "data")]
 
 mod common;
 use common::{Project, repo};
@@ -259,4 +258,28 @@ stages:
             "{to}: expected an error at {at}, got {errs:?}"
         );
     }
+}
+
+#[test]
+fn a_closed_pipe_ends_eqlab_schema_quietly() {
+    use std::io::Read;
+    let p = Project::new();
+    let mut child = p
+        .cmd(&["schema"])
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end before eqlab writes, as a `head` that already exited would.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(141), "{err}");
+    assert!(err.is_empty(), "must stop quietly: {err}");
 }

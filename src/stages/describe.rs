@@ -21,7 +21,8 @@ impl Stage for Describe {
         "describe"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: src/table.rs (a source) gained the printing helpers; results are unchanged.
+        2
     }
     fn about(&self) -> &'static str {
         "per-column summary statistics of an upstream table"
