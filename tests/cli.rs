@@ -4,8 +4,6 @@
 
 mod common;
 use common::{Project, text};
-use std::io::Read;
-use std::process::Stdio;
 
 const SWEPT: &str = "name: sweepcheck\nstages:\n  g:\n    kind: generate\n    with: {rows: 5}\n    sweep:\n      grid:\n        scale: [1.0, 100.0]\n";
 
@@ -24,26 +22,10 @@ fn a_closed_pipe_ends_every_verb_quietly() {
         vec!["graph", fs],
     ] {
         {
-            let mut child = p
-                .cmd(&args)
-                .env("RUST_BACKTRACE", "0")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            // Close our end before eqlab writes, as a `head` that already exited would: its
-            // first write then fails with EPIPE.
-            drop(child.stdout.take());
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            let status = child.wait().unwrap();
+            // Its first write fails with EPIPE.
+            let (code, err) = p.with_closed_stdout(&args);
             assert!(!err.contains("panicked"), "{args:?}: {err}");
-            assert_eq!(status.code(), Some(141), "{args:?}: {err}");
+            assert_eq!(code, Some(141), "{args:?}: {err}");
             assert!(err.is_empty(), "{args:?} must stop quietly: {err}");
         }
     }

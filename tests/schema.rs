@@ -262,24 +262,8 @@ stages:
 
 #[test]
 fn a_closed_pipe_ends_eqlab_schema_quietly() {
-    use std::io::Read;
     let p = Project::new();
-    let mut child = p
-        .cmd(&["schema"])
-        .env("RUST_BACKTRACE", "0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Close our end before eqlab writes, as a `head` that already exited would.
-    drop(child.stdout.take());
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(141), "{err}");
+    let (code, err) = p.with_closed_stdout(&["schema"]);
+    assert_eq!(code, Some(141), "{err}");
     assert!(err.is_empty(), "must stop quietly: {err}");
 }

@@ -124,6 +124,25 @@ impl Project {
         self.store().join("records").join(meta.file_name().unwrap())
     }
 
+    /// Runs eqlab with its stdout closed before it writes (as after `| head` has exited);
+    /// returns the exit code and stderr.
+    pub fn with_closed_stdout(&self, args: &[&str]) -> (Option<i32>, String) {
+        use std::io::Read;
+        let mut child = self
+            .cmd(args)
+            .env("RUST_BACKTRACE", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run eqlab");
+        drop(child.stdout.take());
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            e.read_to_string(&mut err).expect("read stderr");
+        }
+        (child.wait().expect("wait for eqlab").code(), err)
+    }
+
     /// Every stored record computed by stage (instance) `stage` (found through the metas).
     pub fn records_of(&self, stage: &str) -> Vec<serde_json::Value> {
         let dir = self.store().join("meta");
