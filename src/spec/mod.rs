@@ -135,15 +135,7 @@ impl std::str::FromStr for Override {
         if !k.contains('.') {
             return Err(format!("'{k}': use params.NAME=VALUE or STAGE.PARAM=VALUE"));
         }
-        let value = yaml::parse(v).map_err(|e| {
-            let msg = e
-                .message
-                .lines()
-                .next()
-                .unwrap_or("invalid YAML")
-                .to_owned();
-            format!("value of '{k}': {msg}")
-        })?;
+        let value = yaml::parse(v).map_err(|e| format!("value of '{k}': {}", e.summary()))?;
         Ok(Override {
             key: k.to_owned(),
             value,
@@ -281,13 +273,7 @@ pub fn parse_with(
     let root = match yaml::parse(text) {
         Ok(n) => n,
         Err(e) => {
-            let msg = e
-                .message
-                .lines()
-                .next()
-                .unwrap_or("invalid YAML")
-                .to_owned();
-            c.push(e.loc, "", format!("invalid YAML: {msg}"));
+            c.push(e.loc, "", format!("invalid YAML: {}", e.summary()));
             return c.finish(unreachable_pipeline());
         }
     };

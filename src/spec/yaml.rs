@@ -259,6 +259,13 @@ pub struct ParseError {
     pub message: String,
 }
 
+impl ParseError {
+    /// The first line of the message (the rest is the parser's excerpt of the text).
+    pub fn summary(&self) -> &str {
+        self.message.lines().next().unwrap_or("invalid YAML")
+    }
+}
+
 /// The longest pipeline text accepted, in bytes (a pipeline file is a few kilobytes).
 pub const MAX_TEXT_BYTES: usize = 4 << 20;
 /// The deepest nesting of lists and mappings accepted.
