@@ -250,6 +250,78 @@ fn every_tampered_record_field_and_damaged_object_is_detected_named_and_recomput
     assert!(!damaged.exists() || std::fs::read_dir(&damaged).unwrap().count() == 0);
 }
 
+/// Issue 13: reruns trust the stat cache (an object unchanged since it was hashed is not read
+/// again, a record checked once is not checked again), and still catch every kind of damage:
+/// here every entry is warm (hashed more than the racy window after the files were written)
+/// before the damage is done, including damage that keeps the size and restores the mtime.
+#[test]
+fn damage_is_caught_when_the_stat_cache_is_warm() {
+    let mut yaml = String::from("name: warm\nstages:\n");
+    let names = ["flip", "trunc", "gone", "same_size", "record", "intact"];
+    for (i, n) in names.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  {n}:\n    kind: generate\n    with: {{rows: 50, offset: {i}}}\n"
+        ));
+    }
+    let p = Project::new();
+    let f = p.write("warm.yaml", &yaml);
+    assert_eq!(run(&p, &f).0, 0);
+    // Past the racy window, a rerun hashes every object once more and remembers it.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    assert_eq!(run(&p, &f).0, 0);
+    let table = |stage: &str| {
+        let o = p.record(stage)["tables"]["table"]["object"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        p.store().join("objects").join(format!("{o}.parquet"))
+    };
+    for n in names {
+        let key = p.record(n)["key"].as_str().unwrap().to_owned();
+        let state = std::fs::read_to_string(p.store().join("state").join(&key)).unwrap();
+        assert!(
+            state.contains("\tobjects/") && state.contains("\trecord\t"),
+            "{n}: the cache must be warm before the damage:\n{state}"
+        );
+    }
+    let damage = |path: &Path, f: &dyn Fn(Vec<u8>) -> Vec<u8>| {
+        let b = std::fs::read(path).unwrap();
+        std::fs::write(path, f(b)).unwrap();
+    };
+    damage(&table("flip"), &|mut b| {
+        let i = b.len() / 2;
+        b[i] ^= 0x55;
+        b
+    });
+    damage(&table("trunc"), &|b| b[..b.len() / 2].to_vec());
+    std::fs::remove_file(table("gone")).unwrap();
+    // Same size, same mtime: only the ctime (which no user call sets back) tells.
+    let same = table("same_size");
+    let mtime = std::fs::metadata(&same).unwrap().modified().unwrap();
+    damage(&same, &|mut b| {
+        let i = b.len() / 2;
+        b[i] ^= 0x01;
+        b
+    });
+    let fh = std::fs::File::options().write(true).open(&same).unwrap();
+    fh.set_modified(mtime).unwrap();
+    drop(fh);
+    edit_record(&p.record_path("record"), |r| {
+        r["scalars"]["mean"] = Value::from(1.5);
+    });
+    let (code, out, err) = run(&p, &f);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let last = p.last_run();
+    for n in ["flip", "trunc", "gone", "same_size", "record"] {
+        assert!(
+            err.contains(&format!("stored result of stage '{n}' is damaged")),
+            "{n}: the damage must be named:\n{err}"
+        );
+        assert_eq!(last[n], "ran", "{n}");
+    }
+    assert_eq!(last["intact"], "cached");
+}
+
 /// store/04: gc removes records that fail verification (and only those).
 #[test]
 fn gc_removes_unreadable_records() {

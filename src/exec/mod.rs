@@ -212,7 +212,7 @@ pub fn run(
                 if cancelled {
                     continue; // reported as interrupted (not started) below
                 }
-                let prep = match no_panic(name, || prepare(p, decl, stage, &done)) {
+                let prep = match no_panic(name, || prepare(p, decl, stage, &done, store)) {
                     Ok(x) => x,
                     Err(e) => {
                         let o =
@@ -323,6 +323,7 @@ pub fn run(
         not_saved: None,
         scheduler_steps: sched.steps(),
     };
+    store.save_state();
     if let Err(e) = store.put_run(&log) {
         log.not_saved = Some(format!("the run log could not be saved: {e:#}"));
     }

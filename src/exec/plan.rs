@@ -32,7 +32,8 @@ pub enum Planned {
 /// Plans every stage of the pipeline, in topological order.
 pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(String, Planned)>> {
     let dag = Dag::new(p);
-    let index = store.stage_index()?;
+    // Read only when some stage would run (a cached plan never lists the metas).
+    let mut index: Option<std::collections::HashMap<String, Vec<String>>> = None;
     let mut done: BTreeMap<String, Record> = BTreeMap::new();
     let mut out = Vec::new();
     for name in dag.order() {
@@ -52,7 +53,7 @@ pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(Str
             out.push((name, Planned::Pending(waiting)));
             continue;
         }
-        let prep = match prepare(p, decl, stage, &done) {
+        let prep = match prepare(p, decl, stage, &done, store) {
             Ok(x) => x,
             Err(e) => {
                 out.push((name, Planned::Error(format!("{e:#}"))));
@@ -70,7 +71,13 @@ pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(Str
                     Lookup::Damaged(why) => Some(why),
                     _ => None,
                 };
-                let keys = index.get(&name).map_or(&[][..], Vec::as_slice);
+                if index.is_none() {
+                    index = Some(store.stage_index()?);
+                }
+                let keys = index
+                    .as_ref()
+                    .and_then(|i| i.get(&name))
+                    .map_or(&[][..], Vec::as_slice);
                 let nearest = nearest(store, keys, &prep.key).map(|r| {
                     let d = diff(&r.components, &prep.key);
                     (Box::new(r), d)
@@ -84,6 +91,7 @@ pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(Str
         };
         out.push((name, planned));
     }
+    store.save_state();
     Ok(out)
 }
 

@@ -4,7 +4,7 @@
 use crate::key::{InputKey, StageKey, derive_seed};
 use crate::spec::{Pipeline, SpecErrors, StageDecl, instantiate};
 use crate::stage::{ParamKind, Params, Stage};
-use crate::store::{Record, RecordFault, Store, hash_file};
+use crate::store::{Record, RecordFault, Store};
 use anyhow::{Context, Result, anyhow};
 use std::collections::BTreeMap;
 
@@ -24,6 +24,7 @@ pub fn prepare(
     decl: &StageDecl,
     stage: &dyn Stage,
     upstream: &BTreeMap<String, Record>,
+    store: &Store,
 ) -> Result<Prepared> {
     let lookup = |st: &str, name: &str| upstream.get(st).and_then(|r| r.scalars.get(name).copied());
     let params = instantiate(p, decl, stage, Some(&lookup))
@@ -34,7 +35,7 @@ pub fn prepare(
     for spec in stage.params().iter().filter(|s| s.kind == ParamKind::Path) {
         if let Some(rel) = params.opt_str(spec.name)? {
             let path = params.resolve(std::path::Path::new(rel));
-            let h = hash_file(&path).with_context(|| {
+            let h = store.hash_input(&path).with_context(|| {
                 format!(
                     "stage '{}': input file {} (parameter '{}')",
                     decl.name,

@@ -1,6 +1,6 @@
 //! Garbage collection: delete records older than a budget (except those current for some
 //! pipeline), records that fail verification, then every object no remaining record
-//! references, orphaned metadata, set-aside records and stale temporaries.
+//! references, orphaned metadata and stat-cache files, set-aside records and stale temporaries.
 //!
 //! "Current" means: for each pipeline file (its canonical path) and each of its stages, the key
 //! of the latest run that used that stage. A `run --only a` therefore does not make the other
@@ -85,6 +85,15 @@ pub fn gc(store: &Store, older_than: Option<Duration>, dry_run: bool) -> Result<
             .is_some_and(|k| kept_keys.contains(k))
         {
             remove(&e.path(), &mut report)?;
+        }
+    }
+    let state = root.join("state");
+    if state.is_dir() {
+        for e in read_dir(&state)? {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name != "inputs" && !kept_keys.contains(&name) {
+                remove(&e.path(), &mut report)?;
+            }
         }
     }
     let damaged = root.join("damaged");

@@ -8,6 +8,8 @@
 //!   meta/<stage-key>.json             who computed it, when, how long (informational)
 //!   damaged/<stage-key>.json.<n>      records set aside because they failed verification
 //!   runs/<time>-<pid>.json            what each run did
+//!   state/<stage-key> | inputs        what unchanged files hashed to, and which records were
+//!                                     checked (see `stat_cache`; a cache: losing it costs time)
 //!   locks/<stage-key>.lock            taken while a stage computes (concurrent runs wait, then reuse)
 //!   lock                              shared by runs, exclusive for gc
 //!   tmp/                              half-written files; never referenced
@@ -23,6 +25,7 @@
 
 pub mod gc;
 pub mod record;
+pub mod stat_cache;
 
 use crate::table::{Table, logical_hash};
 use anyhow::{Context, Result, anyhow, bail};
@@ -33,10 +36,17 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 pub use record::{FileRef, Record, RecordFault, RecordMeta, RunLog, RunStage, TableRef};
+use stat_cache::StatFile;
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Names the integrity rules a record passed (`Record::verify`) in the stat cache; change it
+/// when those rules change, so that records are checked again under the new ones.
+const VERIFIED_TAG: &str = "record-v2-rules1";
 
 /// Rows per Parquet row group: fixed, so the same table always encodes the same way.
 const ROW_GROUP: usize = 65_536;
@@ -57,6 +67,8 @@ pub struct Corrupt {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Loaded stat-cache files by name (`<stage-key>` or `inputs`).
+    state: Arc<Mutex<HashMap<String, Arc<Mutex<StatFile>>>>>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -74,7 +86,47 @@ impl Store {
         }
         Ok(Store {
             root: root.to_path_buf(),
+            state: Arc::default(),
         })
+    }
+
+    /// The stat-cache file `state/<name>`, loaded on first use.
+    fn state_file(&self, name: &str) -> Arc<Mutex<StatFile>> {
+        let mut map = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(StatFile::load(
+                    &self.root.join("state").join(name),
+                )))
+            })
+            .clone()
+    }
+
+    /// The blake3 of a pipeline input file, without reading it again when its `stat` shows it
+    /// unchanged since it was last hashed (see [`stat_cache`]).
+    pub fn hash_input(&self, path: &Path) -> Result<String> {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let name = abs.to_string_lossy();
+        let file = self.state_file("inputs");
+        let mut f = file.lock().unwrap_or_else(PoisonError::into_inner);
+        f.hash(&name, &abs)
+    }
+
+    /// Saves what this process learnt of unchanged files and checked records (best effort: the
+    /// cache only saves time, so a read-only or full disk means rehashing next time).
+    pub fn save_state(&self) {
+        let dir = self.root.join("state");
+        let map = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut made = false;
+        for (name, file) in map.iter() {
+            let f = file.lock().unwrap_or_else(PoisonError::into_inner);
+            if f.dirty() {
+                if !made {
+                    made = fs::create_dir_all(&dir).is_ok();
+                }
+                let _ = self.replace_with(&dir.join(name), f.text().as_bytes(), false);
+            }
+        }
     }
 
     /// The store's root directory.
@@ -223,12 +275,23 @@ impl Store {
         Ok(bytes)
     }
 
-    /// Checks, without decoding, that every object of a (verified) record is present and intact.
+    /// Checks, without decoding, that every object of a (verified) record is present and intact
+    /// (an object unchanged since it was last hashed is not read again: [`stat_cache`]).
     pub fn verify_objects(&self, r: &Record) -> Result<()> {
+        let file = self.state_file(&r.key);
+        let mut state = file.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut hash = |path: &Path| {
+            let name = format!(
+                "objects/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            state
+                .hash(&name, path)
+                .map_err(|_| anyhow!("object {} is missing", path.display()))
+        };
         for t in r.tables.values() {
             let path = self.table_path(&t.object);
-            let actual =
-                hash_file(&path).map_err(|_| anyhow!("object {} is missing", path.display()))?;
+            let actual = hash(&path)?;
             if actual != t.file_b3 {
                 bail!(Corrupt {
                     path,
@@ -239,8 +302,7 @@ impl Store {
         }
         for f in r.files.values() {
             let path = self.file_path(&f.object, &f.ext);
-            let actual =
-                hash_file(&path).map_err(|_| anyhow!("object {} is missing", path.display()))?;
+            let actual = hash(&path)?;
             if actual != f.object {
                 bail!(Corrupt {
                     path,
@@ -282,13 +344,21 @@ impl Store {
                 path.display()
             )))
         })?;
-        r.verify(key).map_err(|f| {
-            anyhow!(RecordFault(format!(
-                "record {} is not valid: {}",
-                path.display(),
-                f.0
-            )))
-        })?;
+        // The integrity rules are a pure function of the bytes and the name: bytes that passed
+        // them once at this path (same blake3) pass again, without re-hashing the components.
+        let tag = format!("{VERIFIED_TAG}:{}", blake3::hash(&bytes).to_hex());
+        let file = self.state_file(key);
+        let mut state = file.lock().unwrap_or_else(PoisonError::into_inner);
+        if !state.vouched("record", &tag) {
+            r.verify(key).map_err(|f| {
+                anyhow!(RecordFault(format!(
+                    "record {} is not valid: {}",
+                    path.display(),
+                    f.0
+                )))
+            })?;
+            state.vouch("record", &path, tag);
+        }
         Ok(Some(r))
     }
 
