@@ -282,14 +282,15 @@ impl DriftTable {
         }
     }
 
-    /// The segment holding `x` and the position `pos` of `x` in grid units, or `None` outside
-    /// the table (`i = ⌊pos⌋`; a negative or NaN `pos` fails `pos >= 0`, a large one `i < n`).
+    /// The segment holding `x`, and `pos − i` for `x`'s position `pos` in grid units and
+    /// `i = ⌊pos⌋`; `None` outside the table (a negative or NaN `pos` fails `pos >= 0`, a large
+    /// one `i < n`). `i` goes through `i64`, whose conversions are single instructions.
     #[inline(always)]
-    fn segment(&self, x: f64) -> Option<(f64, usize, [f64; 2])> {
+    fn segment(&self, x: f64) -> Option<(f64, [f64; 2])> {
         let pos = (x - self.x0) * self.inv_dx;
-        let i = pos as usize;
-        match self.seg.get(i) {
-            Some(&s) if pos >= 0.0 => Some((pos, i, s)),
+        let i = pos as i64;
+        match self.seg.get(i as usize) {
+            Some(&s) if pos >= 0.0 => Some((pos - i as f64, s)),
             _ => None,
         }
     }
@@ -306,7 +307,7 @@ impl DriftTable {
     #[inline(always)]
     fn value(&self, x: f64) -> f64 {
         match self.segment(x) {
-            Some((pos, i, [a, d])) => a + (pos - i as f64) * d,
+            Some((t, [a, d])) => a + t * d,
             None => self.exact(x),
         }
     }
@@ -314,7 +315,7 @@ impl DriftTable {
     /// Drift and its local slope at `x`.
     fn eval(&self, x: f64) -> (f64, f64) {
         match self.segment(x) {
-            Some((pos, i, [a, d])) => (a + (pos - i as f64) * d, d / self.dx),
+            Some((t, [a, d])) => (a + t * d, d / self.dx),
             None => {
                 let r = self.exact(x);
                 let e = 1e-6 * self.dx.max(x.abs() * 1e-9);
@@ -563,9 +564,19 @@ fn simulate_block(
     let mut xi = vec![0.0; m * n];
     let mut x = vec![0.0; nm * n];
     let mut turn = vec![0.0; nm * n];
-    // Daily series, model-major: series `j * n + b` is model j on the block's path b.
+    // Daily series and their moments and histograms, model-major: series `j * n + b` is model
+    // j on the block's path b. Updating all series day by day interleaves their (otherwise
+    // serial, division-bound) Welford chains.
     let mut xs = vec![Vec::with_capacity(cfg.n_days); nm * n];
     let mut ts = vec![Vec::with_capacity(cfg.n_days); nm * n];
+    let mut xw = vec![Welford::default(); nm * n];
+    let mut tw = vec![Welford::default(); nm * n];
+    let mut hists = Vec::with_capacity(nm * n);
+    for model in models {
+        let (lo, hi) = hist_range(model);
+        let hist = Histogram::new(lo, hi, cfg.hist_bins)?;
+        hists.extend(std::iter::repeat_n(hist, n));
+    }
     for day in 0..cfg.burn_in_days + cfg.n_days {
         for (b, rng) in rngs.iter_mut().enumerate() {
             for z in xi[b..].iter_mut().step_by(n) {
@@ -585,24 +596,24 @@ fn simulate_block(
                 sx.push(xv);
                 st.push(tv);
             }
+            for ((w, hist), &xv) in xw.iter_mut().zip(&mut hists).zip(&x) {
+                hist.add(xv);
+                w.push(xv);
+            }
+            for (w, &tv) in tw.iter_mut().zip(&turn) {
+                w.push(tv);
+            }
         }
     }
     let max_lag = cfg.max_lag.min(cfg.n_days - 1);
+    let mut hists: Vec<Option<Histogram>> = hists.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(n);
     for (b, path) in paths.enumerate() {
         let keep = path < cfg.keep_paths;
         let mut accs = Vec::with_capacity(nm);
-        for (j, model) in models.iter().enumerate() {
-            let (xs, ts) = (&xs[j * n + b], &ts[j * n + b]);
-            let (lo, hi) = hist_range(model);
-            let mut hist = Histogram::new(lo, hi, cfg.hist_bins)?;
-            let mut tw = Welford::default();
-            let mut xw = Welford::default();
-            for (&xv, &tv) in xs.iter().zip(ts) {
-                hist.add(xv);
-                tw.push(tv);
-                xw.push(xv);
-            }
+        for j in 0..nm {
+            let k = j * n + b;
+            let (xs, ts) = (&xs[k], &ts[k]);
             let sample = keep.then(|| SamplePath {
                 path,
                 x: xs.clone(),
@@ -610,11 +621,11 @@ fn simulate_block(
                 turnover: ts.clone(),
             });
             accs.push(PathAcc {
-                turnover: tw,
-                x: xw,
+                turnover: tw[k],
+                x: xw[k],
                 acf_x: acf(xs, max_lag),
                 acf_t: acf(ts, max_lag),
-                hist,
+                hist: hists[k].take().expect("one histogram per series"),
                 sample,
             });
         }
