@@ -577,6 +577,7 @@ fn simulate_block(
         let hist = Histogram::new(lo, hi, cfg.hist_bins)?;
         hists.extend(std::iter::repeat_n(hist, n));
     }
+    let widths: Vec<f64> = hists.iter().map(Histogram::width).collect();
     for day in 0..cfg.burn_in_days + cfg.n_days {
         for (b, rng) in rngs.iter_mut().enumerate() {
             for z in xi[b..].iter_mut().step_by(n) {
@@ -596,8 +597,8 @@ fn simulate_block(
                 sx.push(xv);
                 st.push(tv);
             }
-            for ((w, hist), &xv) in xw.iter_mut().zip(&mut hists).zip(&x) {
-                hist.add(xv);
+            for (((w, hist), &width), &xv) in xw.iter_mut().zip(&mut hists).zip(&widths).zip(&x) {
+                hist_add(hist, width, xv);
                 w.push(xv);
             }
             for (w, &tv) in tw.iter_mut().zip(&turn) {
@@ -632,6 +633,19 @@ fn simulate_block(
         out.push(accs);
     }
     Ok(out)
+}
+
+/// [`Histogram::add`] with the bin width `width = hist.width()` computed once (the same bins:
+/// the same division by the same width).
+#[inline(always)]
+fn hist_add(hist: &mut Histogram, width: f64, x: f64) {
+    if x >= hist.lo && x < hist.hi {
+        let i = ((x - hist.lo) / width) as usize;
+        let last = hist.counts.len() - 1;
+        hist.counts[i.min(last)] += 1;
+    } else {
+        hist.add(x);
+    }
 }
 
 /// [`super::stats::acf`], bit for bit, computed faster: the lagged dot products
@@ -1046,6 +1060,35 @@ mod tests {
         let flat = [2.0; 50];
         let nan = |v: Vec<f64>| v.iter().all(|x| x.is_nan());
         assert!(nan(acf(&flat, 5)) && nan(super::super::stats::acf(&flat, 5)));
+    }
+
+    #[test]
+    fn inlined_histogram_counts_like_histogram_add() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (lo, hi) = (-1.3, 2.1);
+        let mut a = Histogram::new(lo, hi, 17).unwrap();
+        let mut b = a.clone();
+        let w = b.width();
+        let edges = a.edges();
+        let specials = [
+            lo,
+            hi,
+            f64::NAN,
+            f64::INFINITY,
+            -f64::INFINITY,
+            hi - 1e-16,
+            lo - 1e-16,
+        ];
+        let values = (0..20_000)
+            .map(|_| 2.0 * rng.sample::<f64, _>(StandardNormal))
+            .chain(edges.iter().copied())
+            .chain(specials);
+        for v in values {
+            a.add(v);
+            hist_add(&mut b, w, v);
+        }
+        assert_eq!(a, b);
+        assert!(a.below > 0 && a.above > 0);
     }
 
     #[test]
