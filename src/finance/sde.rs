@@ -13,7 +13,7 @@
 //! paths. Pooled moments (mean, sd, CV) are over all path-days after burn-in.
 
 use super::power::NormalisedPower;
-use super::stats::{Histogram, Welford, acf, bin_average, drbm_acf, ou_abs_acf, ou_acf};
+use super::stats::{Histogram, Welford, bin_average, drbm_acf, mean, ou_abs_acf, ou_acf};
 use super::turnover::{PowerModel, ProportionalModel, QuadraticModel};
 use super::{FinanceError, Result, check_positive};
 use rand::rngs::ChaCha8Rng;
@@ -249,13 +249,14 @@ pub fn path_seed(seed: u64, path: usize) -> u64 {
     splitmix64(seed ^ splitmix64(path as u64))
 }
 
-/// Tabulated drift of a power model on `[−L/c1, L/c1]` with linear interpolation.
+/// Tabulated drift of a power model on `[−L/c1, L/c1]` with linear interpolation. Segment `i`
+/// holds `(r_i, r_{i+1} − r_i)`, so an interpolation is one load of adjacent values.
 #[derive(Debug, Clone)]
 struct DriftTable {
     x0: f64,
     dx: f64,
     inv_dx: f64,
-    r: Vec<f64>,
+    seg: Vec<[f64; 2]>,
     np: Arc<NormalisedPower>,
     delta: f64,
     c1: f64,
@@ -266,57 +267,72 @@ impl DriftTable {
         let n = 24_000;
         let x0 = -np.l / c1;
         let dx = 2.0 * np.l / c1 / n as f64;
-        let r = (0..=n)
+        let r: Vec<f64> = (0..=n)
             .map(|i| np.rate(x0 + i as f64 * dx, delta, c1))
             .collect();
+        let seg = r.windows(2).map(|w| [w[0], w[1] - w[0]]).collect();
         Self {
             x0,
             dx,
             inv_dx: 1.0 / dx,
-            r,
+            seg,
             np,
             delta,
             c1,
         }
     }
 
-    /// Drift at `x` (linear interpolation in the table).
-    #[inline]
-    fn value(&self, x: f64) -> f64 {
+    /// The segment holding `x`, and `pos − i` for `x`'s position `pos` in grid units and
+    /// `i = ⌊pos⌋`; `None` outside the table (a negative or NaN `pos` fails `pos >= 0`, a large
+    /// one `i < n`). `i` goes through `i64`, whose conversions are single instructions.
+    #[inline(always)]
+    fn segment(&self, x: f64) -> Option<(f64, [f64; 2])> {
         let pos = (x - self.x0) * self.inv_dx;
-        if pos >= 0.0 && pos < (self.r.len() - 1) as f64 {
-            let i = pos as usize;
-            let (a, b) = (self.r[i], self.r[i + 1]);
-            a + (pos - i as f64) * (b - a)
-        } else {
-            self.np.rate(x, self.delta, self.c1)
+        let i = pos as i64;
+        match self.seg.get(i as usize) {
+            Some(&s) if pos >= 0.0 => Some((pos - i as f64, s)),
+            _ => None,
+        }
+    }
+
+    /// The drift off the table (never reached in practice: the stationary density is below
+    /// e^-100 there).
+    #[cold]
+    #[inline(never)]
+    fn exact(&self, x: f64) -> f64 {
+        self.np.rate(x, self.delta, self.c1)
+    }
+
+    /// Drift at `x` (linear interpolation in the table).
+    #[inline(always)]
+    fn value(&self, x: f64) -> f64 {
+        match self.segment(x) {
+            Some((t, [a, d])) => a + t * d,
+            None => self.exact(x),
         }
     }
 
     /// Drift and its local slope at `x`.
     fn eval(&self, x: f64) -> (f64, f64) {
-        let pos = (x - self.x0) * self.inv_dx;
-        if pos >= 0.0 && pos < (self.r.len() - 1) as f64 {
-            let i = pos as usize;
-            let t = pos - i as f64;
-            let slope = (self.r[i + 1] - self.r[i]) / self.dx;
-            (self.r[i] + t * (self.r[i + 1] - self.r[i]), slope)
-        } else {
-            let r = self.np.rate(x, self.delta, self.c1);
-            let e = 1e-6 * self.dx.max(x.abs() * 1e-9);
-            let slope = (self.np.rate(x + e, self.delta, self.c1) - r) / e;
-            (r, slope)
+        match self.segment(x) {
+            Some((t, [a, d])) => (a + t * d, d / self.dx),
+            None => {
+                let r = self.exact(x);
+                let e = 1e-6 * self.dx.max(x.abs() * 1e-9);
+                let slope = (self.exact(x + e) - r) / e;
+                (r, slope)
+            }
         }
     }
 
     /// Largest `|r'|` over `|c1 x| <= y_max`.
     fn max_slope(&self, y_max: f64) -> f64 {
         let lim = y_max / self.c1;
-        self.r
-            .windows(2)
+        self.seg
+            .iter()
             .enumerate()
             .filter(|(i, _)| (self.x0 + *i as f64 * self.dx).abs() <= lim)
-            .map(|(_, w)| ((w[1] - w[0]) / self.dx).abs())
+            .map(|(_, [_, d])| (d / self.dx).abs())
             .fold(0.0, f64::max)
     }
 
@@ -373,36 +389,60 @@ enum Stepper {
 }
 
 impl Stepper {
-    /// Advances `x` by one substep with standard normal `xi`; returns the turnover increment.
-    #[inline]
-    fn step(&self, x: &mut f64, xi: f64, h: f64) -> f64 {
-        match self {
+    /// Advances the paths of a block by one day: `x[b]` is path `b`'s state, `turn[b]` gets its
+    /// turnover increments added, and `xi` holds the day's standard normals substep by substep
+    /// (`xi[s * n + b]` for `n = x.len()` paths). Each path's arithmetic is the same as
+    /// stepping it alone; the paths' independent chains only let the CPU overlap them.
+    fn advance(&self, x: &mut [f64], turn: &mut [f64], xi: &[f64], h: f64) {
+        let n = x.len();
+        let turn = &mut turn[..n];
+        let rows = xi.chunks_exact(n);
+        match *self {
             Stepper::Ou { decay, noise, k } => {
-                let x0 = *x;
-                *x = decay * x0 + noise * xi;
-                0.5 * k * (x0.abs() + x.abs()) * h
+                for z in rows {
+                    for ((xb, tb), &zb) in x.iter_mut().zip(turn.iter_mut()).zip(z) {
+                        let x0 = *xb;
+                        let x1 = decay * x0 + noise * zb;
+                        *xb = x1;
+                        *tb += 0.5 * k * (x0.abs() + x1.abs()) * h;
+                    }
+                }
             }
             Stepper::Drift {
-                table,
+                ref table,
                 noise,
-                implicit,
+                implicit: false,
             } => {
-                if *implicit {
-                    let xn = table.implicit(*x + noise * xi, h);
-                    let r = table.value(xn);
-                    *x = xn;
-                    r.abs() * h
-                } else {
-                    let r = table.value(*x);
-                    *x += r * h + noise * xi;
-                    r.abs() * h
+                for z in rows {
+                    for ((xb, tb), &zb) in x.iter_mut().zip(turn.iter_mut()).zip(z) {
+                        let r = table.value(*xb);
+                        *xb += r * h + noise * zb;
+                        *tb += r.abs() * h;
+                    }
+                }
+            }
+            Stepper::Drift {
+                ref table,
+                noise,
+                implicit: true,
+            } => {
+                for z in rows {
+                    for ((xb, tb), &zb) in x.iter_mut().zip(turn.iter_mut()).zip(z) {
+                        let xn = table.implicit(*xb + noise * zb, h);
+                        let r = table.value(xn);
+                        *xb = xn;
+                        *tb += r.abs() * h;
+                    }
                 }
             }
             Stepper::Reflect { lim, noise } => {
-                let xh = *x + noise * xi;
-                let push = (-lim - xh).max(0.0) + (xh - lim).max(0.0);
-                *x = xh.clamp(-lim, *lim);
-                push
+                for z in rows {
+                    for ((xb, tb), &zb) in x.iter_mut().zip(turn.iter_mut()).zip(z) {
+                        let xh = *xb + noise * zb;
+                        *tb += (-lim - xh).max(0.0) + (xh - lim).max(0.0);
+                        *xb = xh.clamp(-lim, lim);
+                    }
+                }
             }
         }
     }
@@ -501,63 +541,194 @@ fn hist_range(m: &ModelSpec) -> (f64, f64) {
     }
 }
 
-fn simulate_path(
+/// Most paths one task simulates in lock-step (see [`Stepper::advance`]).
+const BLOCK_PATHS: usize = 8;
+
+/// Simulates paths `paths` (at most [`BLOCK_PATHS`]) together; returns their accumulators in
+/// path order. Path `p` draws its normals from its own stream seeded by [`path_seed`], one per
+/// substep, so its results do not depend on the block it is in.
+fn simulate_block(
     cfg: &SimConfig,
     models: &[ModelSpec],
     steppers: &[Stepper],
-    path: usize,
-) -> Result<Vec<PathAcc>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(path_seed(cfg.seed, path));
-    let h = 1.0 / cfg.substeps as f64;
+    paths: std::ops::Range<usize>,
+) -> Result<Vec<Vec<PathAcc>>> {
+    let n = paths.len();
+    let m = cfg.substeps;
+    let h = 1.0 / m as f64;
     let nm = models.len();
-    let mut x = vec![0.0; nm];
-    let mut day_turn = vec![0.0; nm];
-    let mut xs = vec![Vec::with_capacity(cfg.n_days); nm];
-    let mut ts = vec![Vec::with_capacity(cfg.n_days); nm];
+    let mut rngs: Vec<ChaCha8Rng> = paths
+        .clone()
+        .map(|p| ChaCha8Rng::seed_from_u64(path_seed(cfg.seed, p)))
+        .collect();
+    let mut xi = vec![0.0; m * n];
+    let mut x = vec![0.0; nm * n];
+    let mut turn = vec![0.0; nm * n];
+    // Daily series and their moments and histograms, model-major: series `j * n + b` is model
+    // j on the block's path b. Updating all series day by day interleaves their (otherwise
+    // serial, division-bound) Welford chains.
+    let mut xs = vec![Vec::with_capacity(cfg.n_days); nm * n];
+    let mut ts = vec![Vec::with_capacity(cfg.n_days); nm * n];
+    let mut xw = vec![Welford::default(); nm * n];
+    let mut tw = vec![Welford::default(); nm * n];
+    let mut hists = Vec::with_capacity(nm * n);
+    for model in models {
+        let (lo, hi) = hist_range(model);
+        let hist = Histogram::new(lo, hi, cfg.hist_bins)?;
+        hists.extend(std::iter::repeat_n(hist, n));
+    }
+    let widths: Vec<f64> = hists.iter().map(Histogram::width).collect();
     for day in 0..cfg.burn_in_days + cfg.n_days {
-        day_turn.iter_mut().for_each(|v| *v = 0.0);
-        for _ in 0..cfg.substeps {
-            let xi: f64 = rng.sample(StandardNormal);
-            for j in 0..nm {
-                day_turn[j] += steppers[j].step(&mut x[j], xi, h);
+        for (b, rng) in rngs.iter_mut().enumerate() {
+            for z in xi[b..].iter_mut().step_by(n) {
+                *z = rng.sample(StandardNormal);
             }
+        }
+        turn.iter_mut().for_each(|v| *v = 0.0);
+        for ((st, xj), tj) in steppers
+            .iter()
+            .zip(x.chunks_exact_mut(n))
+            .zip(turn.chunks_exact_mut(n))
+        {
+            st.advance(xj, tj, &xi, h);
         }
         if day >= cfg.burn_in_days {
-            for j in 0..nm {
-                xs[j].push(x[j]);
-                ts[j].push(day_turn[j]);
+            for (((sx, st), &xv), &tv) in xs.iter_mut().zip(&mut ts).zip(&x).zip(&turn) {
+                sx.push(xv);
+                st.push(tv);
+            }
+            for (((w, hist), &width), &xv) in xw.iter_mut().zip(&mut hists).zip(&widths).zip(&x) {
+                hist_add(hist, width, xv);
+                w.push(xv);
+            }
+            for (w, &tv) in tw.iter_mut().zip(&turn) {
+                w.push(tv);
             }
         }
     }
-    let keep = path < cfg.keep_paths;
-    let mut out = Vec::with_capacity(nm);
-    for j in 0..nm {
-        let (lo, hi) = hist_range(&models[j]);
-        let mut hist = Histogram::new(lo, hi, cfg.hist_bins)?;
-        let mut tw = Welford::default();
-        let mut xw = Welford::default();
-        for (&xv, &tv) in xs[j].iter().zip(&ts[j]) {
-            hist.add(xv);
-            tw.push(tv);
-            xw.push(xv);
+    let max_lag = cfg.max_lag.min(cfg.n_days - 1);
+    let mut hists: Vec<Option<Histogram>> = hists.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(n);
+    for (b, path) in paths.enumerate() {
+        let keep = path < cfg.keep_paths;
+        let mut accs = Vec::with_capacity(nm);
+        for j in 0..nm {
+            let k = j * n + b;
+            let (xs, ts) = (&xs[k], &ts[k]);
+            let sample = keep.then(|| SamplePath {
+                path,
+                x: xs.clone(),
+                premium: xs.iter().map(|v| v * cfg.premium_loading).collect(),
+                turnover: ts.clone(),
+            });
+            accs.push(PathAcc {
+                turnover: tw[k],
+                x: xw[k],
+                acf_x: acf(xs, max_lag),
+                acf_t: acf(ts, max_lag),
+                hist: hists[k].take().expect("one histogram per series"),
+                sample,
+            });
         }
-        let max_lag = cfg.max_lag.min(cfg.n_days - 1);
-        let sample = keep.then(|| SamplePath {
-            path,
-            x: xs[j].clone(),
-            premium: xs[j].iter().map(|v| v * cfg.premium_loading).collect(),
-            turnover: ts[j].clone(),
-        });
-        out.push(PathAcc {
-            turnover: tw,
-            x: xw,
-            acf_x: acf(&xs[j], max_lag),
-            acf_t: acf(&ts[j], max_lag),
-            hist,
-            sample,
-        });
+        out.push(accs);
     }
     Ok(out)
+}
+
+/// [`Histogram::add`] with the bin width `width = hist.width()` computed once (the same bins:
+/// the same division by the same width).
+#[inline(always)]
+fn hist_add(hist: &mut Histogram, width: f64, x: f64) {
+    if x >= hist.lo && x < hist.hi {
+        let i = ((x - hist.lo) / width) as usize;
+        let last = hist.counts.len() - 1;
+        hist.counts[i.min(last)] += 1;
+    } else {
+        hist.add(x);
+    }
+}
+
+/// [`super::stats::acf`], bit for bit, computed faster: the lagged dot products
+/// `Σ d_i d_{i+h}` (`d` the demeaned series) are formed [`LAG_BLOCK`] lags at a time, so each
+/// load of `d_i` serves several lags. Every lag keeps `stats::dot`'s summation order: four
+/// accumulators over chunks of four, then `(a0 + a1) + (a2 + a3) + tail`.
+fn acf(x: &[f64], max_lag: usize) -> Vec<f64> {
+    let n = x.len();
+    let m = mean(x);
+    let d: Vec<f64> = x.iter().map(|v| v - m).collect();
+    let lags = (max_lag + 1).min(n);
+    let mut dots = vec![0.0; lags];
+    let mut h = 0;
+    while h + LAG_BLOCK <= lags {
+        lagged_dots(&d, h, &mut dots[h..h + LAG_BLOCK]);
+        h += LAG_BLOCK;
+    }
+    if h < lags {
+        lagged_dots(&d, h, &mut dots[h..lags]);
+    }
+    let c0 = dots.first().copied().unwrap_or(0.0);
+    (0..=max_lag)
+        .map(|h| {
+            if h >= n || c0 <= 0.0 || !c0.is_finite() {
+                return f64::NAN;
+            }
+            dots[h] / c0
+        })
+        .collect()
+}
+
+/// Lags per pass of [`lagged_dots`].
+const LAG_BLOCK: usize = 4;
+
+/// `out[g] = Σ_i d[i] d[i + h0 + g]` for `g < out.len() <= LAG_BLOCK`, each in `stats::dot`'s
+/// summation order (`h0 + out.len() <= d.len()`).
+fn lagged_dots(d: &[f64], h0: usize, out: &mut [f64]) {
+    let n = d.len();
+    let g_n = out.len();
+    let mut acc = [[0.0f64; 4]; LAG_BLOCK];
+    // Chunks of four that every lag of the block has: the largest lag has the fewest.
+    let common = (n - (h0 + g_n - 1)) / 4;
+    let xc = &d.as_chunks::<4>().0[..common];
+    let yc: [&[[f64; 4]]; LAG_BLOCK] = std::array::from_fn(|g| {
+        let y = &d[(h0 + g).min(n)..].as_chunks::<4>().0;
+        &y[..if g < g_n { common } else { 0 }]
+    });
+    if g_n == LAG_BLOCK {
+        for (c, x) in xc.iter().enumerate() {
+            for (a, y) in acc.iter_mut().zip(&yc) {
+                let y = &y[c];
+                for k in 0..4 {
+                    a[k] += x[k] * y[k];
+                }
+            }
+        }
+    } else {
+        for (c, x) in xc.iter().enumerate() {
+            for (a, y) in acc.iter_mut().zip(&yc).take(g_n) {
+                let y = &y[c];
+                for k in 0..4 {
+                    a[k] += x[k] * y[k];
+                }
+            }
+        }
+    }
+    for (g, (a, o)) in acc.iter_mut().zip(out.iter_mut()).enumerate() {
+        let h = h0 + g;
+        let len = n - h;
+        let (x, y) = (&d[..len], &d[h..]);
+        let chunks = len / 4;
+        for c in common..chunks {
+            for k in 0..4 {
+                a[k] += x[4 * c + k] * y[4 * c + k];
+            }
+        }
+        let tail: f64 = x[4 * chunks..]
+            .iter()
+            .zip(&y[4 * chunks..])
+            .map(|(x, y)| x * y)
+            .sum();
+        *o = (a[0] + a[1]) + (a[2] + a[3]) + tail;
+    }
 }
 
 fn stationary_density(m: &ModelSpec, lo: f64, hi: f64, bins: usize) -> Vec<f64> {
@@ -603,11 +774,20 @@ pub fn simulate_with(
         steppers.push(s);
         schemes.push(name);
     }
-    let per_path: Vec<Result<Vec<PathAcc>>> = (0..cfg.n_paths)
+    // Blocks of up to BLOCK_PATHS paths, but at least ~4 blocks per thread when paths are few.
+    // The partition does not change any result (each path is computed the same way in any block).
+    let block = cfg
+        .n_paths
+        .div_ceil(4 * rayon::current_num_threads())
+        .clamp(1, BLOCK_PATHS);
+    let per_block: Vec<Result<Vec<Vec<PathAcc>>>> = (0..cfg.n_paths.div_ceil(block))
         .into_par_iter()
-        .map(|p| {
-            let r = simulate_path(cfg, models, &steppers, p);
-            if on_path() {
+        .map(|i| {
+            let paths = i * block..((i + 1) * block).min(cfg.n_paths);
+            let r = simulate_block(cfg, models, &steppers, paths.clone());
+            // One call per finished path (progress), all of them even after a `false`.
+            let go = paths.fold(true, |go, _| on_path() && go);
+            if go {
                 r
             } else {
                 Err(FinanceError::Interrupted)
@@ -627,8 +807,12 @@ pub fn simulate_with(
             hist: None,
         })
         .collect();
-    for path_result in per_path {
-        let path_accs = path_result?;
+    for path_accs in per_block
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+    {
         for (j, pa) in path_accs.into_iter().enumerate() {
             let a = &mut accs[j];
             a.turnover.merge(&pa.turnover);
@@ -853,6 +1037,58 @@ mod tests {
         assert_eq!(a, simulate(&cfg, &models).unwrap());
         let other = simulate(&SimConfig { seed: 8, ..cfg }, &models).unwrap();
         assert_ne!(a.models[0].mean_turnover, other.models[0].mean_turnover);
+    }
+
+    #[test]
+    fn blocked_acf_is_bit_identical_to_stats_acf() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for n in [
+            1, 2, 3, 4, 5, 7, 8, 9, 40, 41, 42, 43, 44, 45, 100, 2519, 2520,
+        ] {
+            let x: Vec<f64> = (0..n)
+                .map(|i| rng.sample::<f64, _>(StandardNormal) + 0.01 * i as f64)
+                .collect();
+            for max_lag in [0, 1, 2, 3, 4, 5, 7, 8, 40, 41, 60] {
+                let fast: Vec<u64> = acf(&x, max_lag).iter().map(|v| v.to_bits()).collect();
+                let slow: Vec<u64> = super::super::stats::acf(&x, max_lag)
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                assert_eq!(fast, slow, "n = {n}, max_lag = {max_lag}");
+            }
+        }
+        let flat = [2.0; 50];
+        let nan = |v: Vec<f64>| v.iter().all(|x| x.is_nan());
+        assert!(nan(acf(&flat, 5)) && nan(super::super::stats::acf(&flat, 5)));
+    }
+
+    #[test]
+    fn inlined_histogram_counts_like_histogram_add() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (lo, hi) = (-1.3, 2.1);
+        let mut a = Histogram::new(lo, hi, 17).unwrap();
+        let mut b = a.clone();
+        let w = b.width();
+        let edges = a.edges();
+        let specials = [
+            lo,
+            hi,
+            f64::NAN,
+            f64::INFINITY,
+            -f64::INFINITY,
+            hi - 1e-16,
+            lo - 1e-16,
+        ];
+        let values = (0..20_000)
+            .map(|_| 2.0 * rng.sample::<f64, _>(StandardNormal))
+            .chain(edges.iter().copied())
+            .chain(specials);
+        for v in values {
+            a.add(v);
+            hist_add(&mut b, w, v);
+        }
+        assert_eq!(a, b);
+        assert!(a.below > 0 && a.above > 0);
     }
 
     #[test]

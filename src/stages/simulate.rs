@@ -61,7 +61,7 @@ impl Stage for Simulate {
         "simulate_equilibrium"
     }
     fn version(&self) -> u32 {
-        3
+        4
     }
     fn about(&self) -> &'static str {
         "simulate X, μ_t, premium and turnover for every cost model on common Brownian paths"
