@@ -147,8 +147,34 @@ pub fn reason(pl: &Planned) -> (String, String) {
         }
         Planned::Pending(up) => (
             "pending".into(),
-            format!("runs if the outputs of {} change", up.join(", ")),
+            format!("runs if the outputs of {} change", some_of(up)),
         ),
         Planned::Error(e) => ("error".into(), e.clone()),
+    }
+}
+
+/// At most five names, then how many more (a stage may need a whole sweep of 10⁵ instances).
+fn some_of(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_lists_of_upstream_stages_are_cut() {
+        let names: Vec<String> = (0..100_000).map(|i| format!("a[o={i}]")).collect();
+        assert_eq!(super::some_of(&names[..2]), "a[o=0], a[o=1]");
+        assert_eq!(
+            super::some_of(&names),
+            "a[o=0], a[o=1], a[o=2], a[o=3], a[o=4] and 99995 more"
+        );
     }
 }

@@ -60,6 +60,8 @@ pub struct Pipeline {
     pub overrides: Vec<String>,
     /// Stages in file order.
     pub stages: Vec<StageDecl>,
+    /// Instance name → position in `stages`, built on the first [`Pipeline::stage`] call.
+    index: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
 }
 
 /// One stage instance: a stage as declared in the file, or one point of its sweep.
@@ -94,9 +96,20 @@ pub struct StageDecl {
 }
 
 impl Pipeline {
-    /// The declaration of stage `name`.
+    /// The declaration of stage `name` (a hash lookup: sweeps have up to 10⁵ instances).
     pub fn stage(&self, name: &str) -> Option<&StageDecl> {
-        self.stages.iter().find(|s| s.name == name)
+        let index = self.index.get_or_init(|| {
+            self.stages
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.name.clone(), i))
+                .collect()
+        });
+        match index.get(name).and_then(|&i| self.stages.get(i)) {
+            Some(s) if s.name == name => Some(s),
+            // The stages changed after the index was built (only while loading): search.
+            _ => self.stages.iter().find(|s| s.name == name),
+        }
     }
 }
 
@@ -304,6 +317,7 @@ pub fn parse_with(
         params: BTreeMap::new(),
         overrides: c.args.clone(),
         stages: Vec::new(),
+        index: Default::default(),
     };
     let mut stages_node = None;
     for (k, v) in top {
@@ -410,6 +424,7 @@ fn unreachable_pipeline() -> Pipeline {
         params: BTreeMap::new(),
         overrides: Vec::new(),
         stages: Vec::new(),
+        index: Default::default(),
     }
 }
 
