@@ -64,6 +64,11 @@ def times(pattern):
     return [timef(p) for p in sorted(glob.glob(pattern))]
 
 
+def ratio(a, b):
+    """a / b as '12.3x', or 'n/a' where b is not positive (a CPU time below the timer's 10 ms)."""
+    return f"{a / b:.1f}x" if b > 0 else "n/a"
+
+
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -83,12 +88,13 @@ def main():
     t_sim_py = statistics.median(r["time_s"] for r in sim_py)
     # ---- whole processes (benches/lib.sh `timed` reports), and CPU seconds of the timed work:
     # python measures it in-process (time.process_time); eqlab's is its process's user+sys over
-    # its in-process ODE runs (a), or less its setup, which is single-threaded (b).
+    # its in-process ODE runs (a), or less the CPU time of a setup-only run (1 path, 2 days) (b).
     p_ode_rs, p_ode_py = times(f"{d}/ode-rs-*.time"), times(f"{d}/ode-py-*.time")
     p_sim_rs, p_sim_py = times(f"{d}/sim-rs-*.time"), times(f"{d}/sim-py-*.time")
     c_ode_rs = med([t["cpu"] / r["inner"] for t, r in zip(p_ode_rs, ode_rs)])
     c_ode_py = med([statistics.median(r["cpu_times_s"]) for r in ode_py])
-    c_sim_rs = med([max(t["cpu"] - r["setup_s"], 0.0) for t, r in zip(p_sim_rs, sim_rs)])
+    setup_cpu_rs = med([t["cpu"] for t in times(f"{d}/setup-rs-*.time")])
+    c_sim_rs = med([t["cpu"] - setup_cpu_rs for t in p_sim_rs])
     c_sim_py = med([r["cpu_s"] for r in sim_py])
 
     # ---- ODE accuracy
@@ -142,8 +148,8 @@ def main():
         (task_b, t_sim_rs, t_sim_py, c_sim_rs, c_sim_py),
     ):
         print(
-            f"{task:<52} | {fmt_s(tr):>10} {fmt_s(tp):>11} {tp / tr:>6.1f}x | "
-            f"{fmt_s(cr):>10} {fmt_s(cp):>11} {cp / cr if cr > 0 else float('nan'):>6.1f}x"
+            f"{task:<52} | {fmt_s(tr):>10} {fmt_s(tp):>11} {ratio(tp, tr):>7} | "
+            f"{fmt_s(cr):>10} {fmt_s(cp):>11} {ratio(cp, cr):>7}"
         )
     print(
         f"accuracy: (a) q=1.5 max rel err c/Z/V: eqlab {acc_rs:.1e}, python {acc_py:.1e} "
@@ -164,8 +170,8 @@ def main():
         cr, cp = med([t["cpu"] for t in pr]), med([t["cpu"] for t in pp])
         rr, rp = max(t["rss_kib"] for t in pr), max(t["rss_kib"] for t in pp)
         print(
-            f"{task:<8} | {fmt_s(wr):>10} {fmt_s(wp):>11} {wp / wr:>6.1f}x | "
-            f"{fmt_s(cr):>10} {fmt_s(cp):>11} {cp / cr:>6.1f}x | "
+            f"{task:<8} | {fmt_s(wr):>10} {fmt_s(wp):>11} {ratio(wp, wr):>7} | "
+            f"{fmt_s(cr):>10} {fmt_s(cp):>11} {ratio(cp, cr):>7} | "
             f"{rr / 1024:>6.0f} MiB {rp / 1024:>7.0f} MiB"
         )
     print()
@@ -215,20 +221,20 @@ def main():
     print()
 
     print(
-        "(b) eqlab scaling in paths (medians; CPU = user+sys of the whole process incl. setup, "
-        "less sensitive to other load than wall time):"
+        "(b) eqlab scaling in paths (medians; CPU = user+sys of the process less that of the "
+        f"setup-only run, {fmt_s(setup_cpu_rs)}; less sensitive to other load than wall time):"
     )
     base = base_cpu = None
     for p in (paths // 4, paths // 2, paths):
         runs = sim_rs if p == paths else load(f"{d}/scale-{p}-*.json")
         t = statistics.median(r["time_s"] for r in runs)
         reports = times(f"{d}/sim-rs-*.time" if p == paths else f"{d}/scale-{p}-*.time")
-        cpu = med([t["cpu"] for t in reports])
+        cpu = med([t["cpu"] for t in reports]) - setup_cpu_rs
         base = base or t / p
         base_cpu = base_cpu or cpu / p
         print(
             f"    {p:>6} paths: wall {t:7.2f} s ({t / p * 1e6:5.0f} us/path, "
-            f"{t / (base * p):.2f} x linear)   CPU {cpu:7.2f} s ({cpu / (base_cpu * p):.2f} x linear)"
+            f"{t / (base * p):.2f}x linear)   CPU {cpu:7.2f} s ({ratio(cpu, base_cpu * p)} linear)"
         )
     rss_t = max((t["rss_kib"] for t in p_sim_rs), default=0)
     rss_v = max(r.get("vmhwm_kib") or 0 for r in sim_rs)
@@ -245,7 +251,7 @@ def main():
         (
             "(a) eqlab >= 20x faster than scipy",
             t_ode_py / t_ode_rs >= GOAL_ODE,
-            f"wall {t_ode_py / t_ode_rs:.1f}x (CPU {c_ode_py / c_ode_rs:.1f}x)",
+            f"wall {t_ode_py / t_ode_rs:.1f}x (CPU {ratio(c_ode_py, c_ode_rs)})",
         ),
         (
             "(a) both reproduce c,Z,V(q=1.5) to <= 1e-8",
@@ -255,7 +261,7 @@ def main():
         (
             "(b) eqlab >= 5x faster than numpy",
             t_sim_py / t_sim_rs >= GOAL_SIM,
-            f"wall {t_sim_py / t_sim_rs:.1f}x (CPU {c_sim_py / c_sim_rs:.1f}x)",
+            f"wall {t_sim_py / t_sim_rs:.1f}x (CPU {ratio(c_sim_py, c_sim_rs)})",
         ),
         ("(b) peak RSS < 1 GiB", rss < GOAL_RSS_KIB, f"{rss / 1024:.1f} MiB"),
         (
