@@ -52,11 +52,11 @@ done
 wall_ms() { grep -oE "[:,] $1 [0-9.]+ ms" "$2" | awk '{ print $3 }'; }
 cpu_ms() { grep -oE "cpu $1 [0-9.]+ ms" "$2" | awk '{ print $3 }'; }
 echo
-echo "per Adam step, medians of $REPS (ratio = eqlab / torch, below 1 means eqlab is faster):"
+echo "per Adam step, medians of $REPS: wall ms per generator (gen) and per discriminator (disc) step,"
+echo "CPU ms per generator + discriminator step pair (g+d); ratio = eqlab / torch, below 1 means eqlab is faster:"
 printf '%-8s | %13s %13s %7s | %13s %13s %7s | %13s %13s %7s\n' threads \
   "gen eqlab ms" "gen torch ms" ratio "disc eqlab ms" "disc torch ms" ratio \
-  "eqlab CPU ms" "torch CPU ms" ratio
-echo "         | ------------ wall, generator ----- | ---------- wall, discriminator --- | - CPU, generator + discriminator -"
+  "g+d eqlab CPU" "g+d torch CPU" ratio
 for t in $THREADS; do
   eg=() tg=() ed=() td=() ec=() tc=()
   for rep in $(seq 1 "$REPS"); do
