@@ -2,30 +2,89 @@
 # `make bench-rgan`: milliseconds per generator and per discriminator Adam step of the
 # Reinforced-GAN (N = 10, K = 100, 3×50 tanh, μ learned, batch 1000, f64, CPU), eqlab (burn, flex
 # backend, release build) against the same model in PyTorch (benches/rgan/bench_torch.py, torch
-# from PyPI in the virtualenv that `make bench-train` also uses). Prints both and the ratios.
+# in the virtualenv that `make bench-train` also uses). REPS repetitions per thread count,
+# interleaved (eqlab and torch alternate which goes first); medians of wall and CPU time per step
+# and of the whole processes, the ratios, peak RSS, the machine and its load at start and end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 VENV=${VENV:-.venv-bench}
 STEPS=${STEPS:-20}
 BATCH=${BATCH:-1000}
 THREADS=${THREADS:-"1 2"}
+REPS=${REPS:-3}
+WARMUP=3 # warm-up steps per phase on both sides (bench_rgan.rs, bench_torch.py)
 
 if ! "$VENV/bin/python" -c "import torch, numpy" 2>/dev/null; then
   echo "== setting up $VENV with torch (large download, once)"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q numpy torch==2.9.0
+  "$VENV/bin/pip" install -q numpy scipy torch==2.9.0
 fi
 echo "== building the eqlab side (release)"
 cargo build -q --release --example bench_rgan
 BIN=target/release/examples/bench_rgan
 
-num() { grep -o "$1 [0-9.]* ms" | awk '{print $2}'; }
-for t in $THREADS; do
-  e_out=$( { RAYON_NUM_THREADS=$t /usr/bin/time -f 'peak %M KiB' "$BIN" "$STEPS" "$BATCH"; } 2>&1 )
-  p_out=$( { /usr/bin/time -f 'peak %M KiB' "$VENV/bin/python" benches/rgan/bench_torch.py "$t" "$STEPS" "$BATCH"; } 2>&1 )
-  for phase in generator discriminator; do
-    e=$(echo "$e_out" | num $phase); p=$(echo "$p_out" | num $phase)
-    echo "threads=$t $phase: eqlab $e ms/step | torch $p ms/step | eqlab/torch = $(awk -v a="$e" -v b="$p" 'BEGIN{printf "%.2f", a/b}')"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+machine_summary
+clean_reference_env
+echo "$TORCH_WAIT_NOTE"
+echo "== $REPS interleaved repetitions x threads {$THREADS}: $STEPS timed steps per phase after $WARMUP warm-up, batch $BATCH"
+
+run_e() { RAYON_NUM_THREADS=$1 timed "$W/e-$1-$2.time" "$BIN" "$STEPS" "$BATCH" > "$W/e-$1-$2.out"; }
+run_t() {
+  OMP_WAIT_POLICY=PASSIVE timed "$W/t-$1-$2.time" \
+    "$VENV/bin/python" benches/rgan/bench_torch.py "$1" "$STEPS" "$BATCH" > "$W/t-$1-$2.out"
+}
+for rep in $(seq 1 "$REPS"); do
+  i=0
+  for t in $THREADS; do
+    if [ $(((rep + i) % 2)) -eq 1 ]; then run_e "$t" "$rep"; run_t "$t" "$rep"; else run_t "$t" "$rep"; run_e "$t" "$rep"; fi
+    i=$((i + 1))
   done
-  echo "threads=$t peak memory: eqlab $(echo "$e_out" | grep -o 'peak.*') | torch $(echo "$p_out" | grep -o 'peak.*')"
+  echo "-- repetition $rep/$REPS done, load $(load_now)"
 done
+
+# Per-step wall times come from each program's own timer around each phase's timed loop. CPU per
+# step is per generator + discriminator step pair: torch measures it in-process
+# (time.process_time); for eqlab it is the process's user+sys divided by all its step pairs
+# (warm-up included), since the Rust side reports wall time only.
+wall_ms() { grep -oE "[:,] $1 [0-9.]+ ms" "$2" | awk '{ print $3 }'; }
+cpu_ms() { grep -oE "cpu $1 [0-9.]+ ms" "$2" | awk '{ print $3 }'; }
+echo
+echo "per Adam step, medians of $REPS: wall ms per generator (gen) and per discriminator (disc) step,"
+echo "CPU ms per generator + discriminator step pair (g+d); ratio = eqlab / torch, below 1 means eqlab is faster:"
+printf '%-8s | %13s %13s %7s | %13s %13s %7s | %13s %13s %7s\n' threads \
+  "gen eqlab ms" "gen torch ms" ratio "disc eqlab ms" "disc torch ms" ratio \
+  "g+d eqlab CPU" "g+d torch CPU" ratio
+for t in $THREADS; do
+  eg=() tg=() ed=() td=() ec=() tc=()
+  for rep in $(seq 1 "$REPS"); do
+    e=$W/e-$t-$rep p=$W/t-$t-$rep
+    eg+=("$(wall_ms generator "$e.out")") tg+=("$(wall_ms generator "$p.out")")
+    ed+=("$(wall_ms discriminator "$e.out")") td+=("$(wall_ms discriminator "$p.out")")
+    ec+=("$(awk -v c="$(tfield "$e.time" cpu)" -v n=$((STEPS + WARMUP)) 'BEGIN { printf "%.3f", 1e3 * c / n }')")
+    tc+=("$(awk -v a="$(cpu_ms generator "$p.out")" -v b="$(cpu_ms discriminator "$p.out")" 'BEGIN { print a + b }')")
+  done
+  a=$(median "${eg[@]}") b=$(median "${tg[@]}") c=$(median "${ed[@]}") d=$(median "${td[@]}")
+  x=$(median "${ec[@]}") y=$(median "${tc[@]}")
+  printf '%-8s | %13.1f %13.1f %7s | %13.1f %13.1f %7s | %13.1f %13.1f %7s\n' "$t" \
+    "$a" "$b" "$(ratio "$a" "$b")" "$c" "$d" "$(ratio "$c" "$d")" "$x" "$y" "$(ratio "$x" "$y")"
+done
+echo
+echo "whole processes (startup, torch import, warm-up and timed steps), medians of $REPS; peak RSS is the max:"
+printf '%-8s | %12s %12s %7s | %12s %12s %7s | %10s %10s\n' threads "eqlab wall s" "torch wall s" ratio \
+  "eqlab CPU s" "torch CPU s" ratio "eqlab RSS" "torch RSS"
+for t in $THREADS; do
+  ew=() tw=() ec=() tc=() er=() tr=()
+  for rep in $(seq 1 "$REPS"); do
+    ew+=("$(tfield "$W/e-$t-$rep.time" wall)") tw+=("$(tfield "$W/t-$t-$rep.time" wall)")
+    ec+=("$(tfield "$W/e-$t-$rep.time" cpu)") tc+=("$(tfield "$W/t-$t-$rep.time" cpu)")
+    er+=("$(tfield "$W/e-$t-$rep.time" rss_kib)") tr+=("$(tfield "$W/t-$t-$rep.time" rss_kib)")
+  done
+  a=$(median "${ew[@]}") b=$(median "${tw[@]}") c=$(median "${ec[@]}") d=$(median "${tc[@]}")
+  printf '%-8s | %12.2f %12.2f %7s | %12.2f %12.2f %7s | %6d MiB %6d MiB\n' "$t" "$a" "$b" \
+    "$(ratio "$a" "$b")" "$c" "$d" "$(ratio "$c" "$d")" \
+    $(($(max "${er[@]}") / 1024)) $(($(max "${tr[@]}") / 1024))
+done
+echo "$(sed -n 's/^\(torch [^ ]*\).*/\1/p' "$W/t-${THREADS%% *}-1.out") (torch.set_num_threads = threads); eqlab burn-flex (RAYON_NUM_THREADS = threads); load average at end $(load_now)"

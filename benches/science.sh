@@ -7,9 +7,12 @@
 #      day, same statistics on both sides; eqlab also at PATHS/4 and PATHS/2 paths (scaling) and
 #      its peak RSS.
 # Repetitions are interleaved (eqlab and python alternate which goes first) and medians are
-# reported, because the machine may be shared. numpy/scipy go into .venv-bench on first use.
+# reported, because the machine may be shared. Each run's whole process is timed too (wall and
+# user+sys CPU); wall and CPU ratios, the machine and its load at start and end are printed.
+# numpy/scipy go into .venv-bench on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 ROOT=$PWD
 REPS=${REPS:-3}
 ODE_INNER=${ODE_INNER:-5}
@@ -18,8 +21,6 @@ SUBSTEPS=${SUBSTEPS:-10}
 DAYS=${DAYS:-2520}
 CARGO=${CARGO:-cargo}
 export CARGO_TARGET_DIR=${SCIENCE_TARGET_DIR:-$ROOT/target/bench-science}
-# All cores for eqlab (rayon) and default threading for numpy: no thread caps from the caller.
-unset RAYON_NUM_THREADS OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS
 
 PY=$ROOT/.venv-bench/bin/python
 if ! { [ -x "$PY" ] && "$PY" -c 'import numpy, scipy' 2>/dev/null; }; then
@@ -34,44 +35,38 @@ BIN=$CARGO_TARGET_DIR/release/eqlab-science-bench
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-TIMEV=""
-if [ -x /usr/bin/time ] && /usr/bin/time -v true >/dev/null 2>&1; then TIMEV=/usr/bin/time; fi
-
+machine_summary
+# All cores for eqlab (rayon) and default threading for numpy/scipy: no caps or BLAS overrides.
+unset RAYON_NUM_THREADS
+clean_reference_env
 {
   echo "nproc=$(nproc)"
-  echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "load_start=$(load_now)"
 } > "$W/machine.txt"
 
-run_rs_ode() { "$BIN" ode --inner "$ODE_INNER" > "$W/ode-rs-$1.json"; }
-run_py_ode() { "$PY" benches/science_ref.py ode > "$W/ode-py-$1.json"; }
+# Each run: its JSON on stdout, its whole-process wall/CPU/peak RSS (lib.sh `timed`) in *.time.
+run_rs_ode() { timed "$W/ode-rs-$1.time" "$BIN" ode --inner "$ODE_INNER" > "$W/ode-rs-$1.json"; }
+run_py_ode() { timed "$W/ode-py-$1.time" "$PY" benches/science_ref.py ode > "$W/ode-py-$1.json"; }
+SIM=(--paths "$PATHS" --substeps "$SUBSTEPS" --days "$DAYS")
+# eqlab's sim reports wall times only; its setup's CPU time, to take off its process's CPU time,
+# comes from a run that does the same setup and almost no simulation (1 path, 2 days).
 run_rs_sim() {
-  local args=(sim --paths "$PATHS" --substeps "$SUBSTEPS" --days "$DAYS")
-  if [ -n "$TIMEV" ]; then
-    "$TIMEV" -v -o "$W/timev-$1.txt" "$BIN" "${args[@]}" > "$W/sim-rs-$1.json"
-  else
-    "$BIN" "${args[@]}" > "$W/sim-rs-$1.json"
-  fi
+  timed "$W/sim-rs-$1.time" "$BIN" sim "${SIM[@]}" > "$W/sim-rs-$1.json"
+  timed "$W/setup-rs-$1.time" "$BIN" sim --paths 1 --days 2 --max-lag 1 --substeps "$SUBSTEPS" > /dev/null
 }
 run_py_sim() {
-  "$PY" benches/science_ref.py sim --paths "$PATHS" --substeps "$SUBSTEPS" --days "$DAYS" \
-    > "$W/sim-py-$1.json"
+  timed "$W/sim-py-$1.time" "$PY" benches/science_ref.py sim "${SIM[@]}" > "$W/sim-py-$1.json"
 }
 run_rs_scale() {
   local p
   for p in $((PATHS / 4)) $((PATHS / 2)); do
-    if [ -n "$TIMEV" ]; then
-      "$TIMEV" -v -o "$W/cpu-scale-$p-$1.txt" \
-        "$BIN" sim --paths "$p" --substeps "$SUBSTEPS" --days "$DAYS" > "$W/scale-$p-$1.json"
-    else
+    timed "$W/scale-$p-$1.time" \
       "$BIN" sim --paths "$p" --substeps "$SUBSTEPS" --days "$DAYS" > "$W/scale-$p-$1.json"
-    fi
   done
 }
 
 echo "== $REPS interleaved repetitions (paths=$PATHS days=$DAYS substeps=$SUBSTEPS)"
 for rep in $(seq 1 "$REPS"); do
-  echo "-- repetition $rep/$REPS"
   if [ $((rep % 2)) -eq 1 ]; then
     run_rs_ode "$rep"; run_py_ode "$rep"
     run_rs_sim "$rep"; run_py_sim "$rep"; run_rs_scale "$rep"
@@ -79,7 +74,8 @@ for rep in $(seq 1 "$REPS"); do
     run_py_ode "$rep"; run_rs_ode "$rep"
     run_rs_scale "$rep"; run_py_sim "$rep"; run_rs_sim "$rep"
   fi
+  echo "-- repetition $rep/$REPS done, load $(load_now)"
 done
-echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$W/machine.txt"
+echo "load_end=$(load_now)" >> "$W/machine.txt"
 
 python3 benches/science_report.py "$W"

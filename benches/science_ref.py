@@ -184,10 +184,10 @@ def rescaling_c1(q, lam, delta):
 
 
 def run_ode(args):
-    times, per_q, results = [], {}, []
+    times, cpu_times, per_q, results = [], [], {}, []
     for _ in range(args.inner):
         results = []
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for q in (1.1, 1.5, 2.0):
             tq = time.perf_counter()
             sol = solve_power(q)
@@ -205,12 +205,14 @@ def run_ode(args):
                 )
             )
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
     return {
         "task": "ode",
         "impl": "python",
         "threads": 1,
         "inner": args.inner,
         "times_s": times,
+        "cpu_times_s": cpu_times,
         "per_q_s": per_q,
         "results": results,
     }
@@ -392,6 +394,7 @@ def calibrated_models():
 
 
 def run_sim(args):
+    t_setup = time.perf_counter()
     models = calibrated_models()
     m_sub, n, days = args.substeps, args.paths, args.days
     h = 1.0 / m_sub
@@ -421,7 +424,8 @@ def run_sim(args):
 
     rng = np.random.default_rng(args.seed)
     xi = np.empty((m_sub, n))
-    t0 = time.perf_counter()
+    setup_s = time.perf_counter() - t_setup
+    t0, c0 = time.perf_counter(), time.process_time()
     for _day in range(days):
         rng.standard_normal(out=xi)
         for m in models:
@@ -456,7 +460,7 @@ def run_sim(args):
             b = np.floor((x - m["hist_lo"]) / m["hist_w"])
             b = np.clip(b, -1, args.hist_bins).astype(np.int64) + 1
             m["hist"] += np.bincount(b, minlength=args.hist_bins + 2)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
 
     out = []
     for m in models:
@@ -486,7 +490,9 @@ def run_sim(args):
         "substeps": m_sub,
         "max_lag": args.max_lag,
         "hist_bins": args.hist_bins,
+        "setup_s": setup_s,
         "time_s": elapsed,
+        "cpu_s": cpu,
         "shtu": SHTU,
         "models": out,
         "numpy": np.__version__,

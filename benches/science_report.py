@@ -50,28 +50,27 @@ def fmt_s(t):
     return f"{t * 1e3:.1f} ms" if t < 1.0 else f"{t:.2f} s"
 
 
-def peak_rss_timev(d):
-    """Largest 'Maximum resident set size' (KiB) over /usr/bin/time -v reports, or None."""
-    best = None
-    for path in glob.glob(os.path.join(d, "timev-*.txt")):
-        with open(path) as f:
-            m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", f.read())
-        if m:
-            best = max(best or 0, int(m.group(1)))
-    return best
+def timef(path):
+    """The fields of one benches/lib.sh `timed` report: wall, user, sys (s), rss_kib; cpu = user+sys."""
+    with open(path) as f:
+        text = f.read()
+    out = {k: float(v) for k, v in re.findall(r"(wall|user|sys|rss_kib)=([\d.]+)", text)}
+    out["cpu"] = out["user"] + out["sys"]
+    return out
 
 
-def cpu_seconds(pattern):
-    """Median user+sys CPU seconds over /usr/bin/time -v reports matching pattern, or None."""
-    vals = []
-    for path in glob.glob(pattern):
-        with open(path) as f:
-            text = f.read()
-        u = re.search(r"User time \(seconds\): ([\d.]+)", text)
-        s = re.search(r"System time \(seconds\): ([\d.]+)", text)
-        if u and s:
-            vals.append(float(u.group(1)) + float(s.group(1)))
-    return statistics.median(vals) if vals else None
+def times(pattern):
+    """timef() of every report matching pattern (sorted by name)."""
+    return [timef(p) for p in sorted(glob.glob(pattern))]
+
+
+def ratio(a, b):
+    """a / b as '12.3x', or 'n/a' where b is not positive (a CPU time below the timer's 10 ms)."""
+    return f"{a / b:.1f}x" if b > 0 else "n/a"
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
 
 
 def main():
@@ -87,6 +86,16 @@ def main():
     t_ode_py = statistics.median(statistics.median(r["times_s"]) for r in ode_py)
     t_sim_rs = statistics.median(r["time_s"] for r in sim_rs)
     t_sim_py = statistics.median(r["time_s"] for r in sim_py)
+    # ---- whole processes (benches/lib.sh `timed` reports), and CPU seconds of the timed work:
+    # python measures it in-process (time.process_time); eqlab's is its process's user+sys over
+    # its in-process ODE runs (a), or less the CPU time of a setup-only run (1 path, 2 days) (b).
+    p_ode_rs, p_ode_py = times(f"{d}/ode-rs-*.time"), times(f"{d}/ode-py-*.time")
+    p_sim_rs, p_sim_py = times(f"{d}/sim-rs-*.time"), times(f"{d}/sim-py-*.time")
+    c_ode_rs = med([t["cpu"] / r["inner"] for t, r in zip(p_ode_rs, ode_rs)])
+    c_ode_py = med([statistics.median(r["cpu_times_s"]) for r in ode_py])
+    setup_cpu_rs = med([t["cpu"] for t in times(f"{d}/setup-rs-*.time")])
+    c_sim_rs = med([t["cpu"] - setup_cpu_rs for t in p_sim_rs])
+    c_sim_py = med([r["cpu_s"] for r in sim_py])
 
     # ---- ODE accuracy
     def ode_errors(res):
@@ -110,8 +119,8 @@ def main():
     days = sim_rs[0]["days"]
     print()
     print(
-        f"machine: {machine.get('cpu', '?')}, nproc={machine['nproc']}, load average "
-        f"{machine['load_start']} (start) / {machine.get('load_end', '?')} (end)"
+        f"load average (1/5/15 min): {machine['load_start']} at start, "
+        f"{machine.get('load_end', '?')} at end; nproc={machine['nproc']}"
     )
     print(
         f"threads: eqlab ode 1 (serial), eqlab sim {sim_rs[0]['threads']} (rayon, all cores); "
@@ -123,20 +132,48 @@ def main():
         "runs each, median taken); medians reported"
     )
     print()
-    hdr = f"{'task':<52} {'eqlab median':>13} {'python median':>14} {'ratio':>8}  accuracy"
+    print(
+        "timed work, medians (ratio = python / eqlab, above 1 means eqlab is faster; CPU = "
+        "user+sys: python in-process, eqlab from its process, see benches/README.md):"
+    )
+    hdr = (
+        f"{'task':<52} | {'eqlab wall':>10} {'python wall':>11} {'ratio':>7} | "
+        f"{'eqlab CPU':>10} {'python CPU':>11} {'ratio':>7}"
+    )
     print(hdr)
-    print("-" * (len(hdr) + 40))
-    print(
-        f"{'(a) ODE c_q,Z_q,V_q + (lambda_q,beta_q), q=1.1,1.5,2':<52} {fmt_s(t_ode_rs):>13} "
-        f"{fmt_s(t_ode_py):>14} {t_ode_py / t_ode_rs:>7.1f}x  "
-        f"q=1.5 max rel err c/Z/V: eqlab {acc_rs:.1e}, python {acc_py:.1e} "
-        f"(tol {ACC_TOL:.0e})"
-    )
+    print("-" * len(hdr))
     task_b = f"(b) sim {paths} paths x {days} d x 4 models, m={n_sub}"
+    for task, tr, tp, cr, cp in (
+        ("(a) ODE c_q,Z_q,V_q + (lambda_q,beta_q), q=1.1,1.5,2", t_ode_rs, t_ode_py, c_ode_rs, c_ode_py),
+        (task_b, t_sim_rs, t_sim_py, c_sim_rs, c_sim_py),
+    ):
+        print(
+            f"{task:<52} | {fmt_s(tr):>10} {fmt_s(tp):>11} {ratio(tp, tr):>7} | "
+            f"{fmt_s(cr):>10} {fmt_s(cp):>11} {ratio(cp, cr):>7}"
+        )
     print(
-        f"{task_b:<52} {fmt_s(t_sim_rs):>13} {fmt_s(t_sim_py):>14} "
-        f"{t_sim_py / t_sim_rs:>7.1f}x  max |mean turnover / ShTu - 1| = {worst:.2%}"
+        f"accuracy: (a) q=1.5 max rel err c/Z/V: eqlab {acc_rs:.1e}, python {acc_py:.1e} "
+        f"(tol {ACC_TOL:.0e}); (b) max |mean turnover / ShTu - 1| = {worst:.2%}"
     )
+    print()
+    print(
+        "whole processes, medians (python: imports, and for (b) its setup with the scipy ODE "
+        "solves; eqlab (a): ODE_INNER runs, (b): setup):"
+    )
+    hdr = (
+        f"{'task':<8} | {'eqlab wall':>10} {'python wall':>11} {'ratio':>7} | "
+        f"{'eqlab CPU':>10} {'python CPU':>11} {'ratio':>7} | {'eqlab RSS':>10} {'python RSS':>11}"
+    )
+    print(hdr)
+    for task, pr, pp in (("(a) ode", p_ode_rs, p_ode_py), ("(b) sim", p_sim_rs, p_sim_py)):
+        wr, wp = med([t["wall"] for t in pr]), med([t["wall"] for t in pp])
+        cr, cp = med([t["cpu"] for t in pr]), med([t["cpu"] for t in pp])
+        rr, rp = max(t["rss_kib"] for t in pr), max(t["rss_kib"] for t in pp)
+        print(
+            f"{task:<8} | {fmt_s(wr):>10} {fmt_s(wp):>11} {ratio(wp, wr):>7} | "
+            f"{fmt_s(cr):>10} {fmt_s(cp):>11} {ratio(cp, cr):>7} | "
+            f"{rr / 1024:>6.0f} MiB {rp / 1024:>7.0f} MiB"
+        )
     print()
 
     print("(a) per q (median seconds):")
@@ -184,27 +221,25 @@ def main():
     print()
 
     print(
-        "(b) eqlab scaling in paths (medians; CPU = user+sys of the whole process incl. setup, "
-        "less sensitive to other load than wall time):"
+        "(b) eqlab scaling in paths (medians; CPU = user+sys of the process less that of the "
+        f"setup-only run, {fmt_s(setup_cpu_rs)}; less sensitive to other load than wall time):"
     )
     base = base_cpu = None
     for p in (paths // 4, paths // 2, paths):
         runs = sim_rs if p == paths else load(f"{d}/scale-{p}-*.json")
         t = statistics.median(r["time_s"] for r in runs)
-        cpu = cpu_seconds(f"{d}/timev-*.txt" if p == paths else f"{d}/cpu-scale-{p}-*.txt")
+        reports = times(f"{d}/sim-rs-*.time" if p == paths else f"{d}/scale-{p}-*.time")
+        cpu = med([t["cpu"] for t in reports]) - setup_cpu_rs
         base = base or t / p
-        line = (
+        base_cpu = base_cpu or cpu / p
+        print(
             f"    {p:>6} paths: wall {t:7.2f} s ({t / p * 1e6:5.0f} us/path, "
-            f"{t / (base * p):.2f} x linear)"
+            f"{t / (base * p):.2f}x linear)   CPU {cpu:7.2f} s ({ratio(cpu, base_cpu * p)} linear)"
         )
-        if cpu is not None:
-            base_cpu = base_cpu or cpu / p
-            line += f"   CPU {cpu:7.2f} s ({cpu / (base_cpu * p):.2f} x linear)"
-        print(line)
-    rss_t = peak_rss_timev(d)
+    rss_t = max((t["rss_kib"] for t in p_sim_rs), default=0)
     rss_v = max(r.get("vmhwm_kib") or 0 for r in sim_rs)
     rss = rss_t or rss_v
-    src = "/usr/bin/time -v" if rss_t else "VmHWM"
+    src = "whole-process max RSS" if rss_t else "VmHWM"
     print(
         f"(b) eqlab peak RSS at {paths} paths: {rss / 1024:.1f} MiB ({src}; VmHWM "
         f"{rss_v / 1024:.1f} MiB)"
@@ -216,7 +251,7 @@ def main():
         (
             "(a) eqlab >= 20x faster than scipy",
             t_ode_py / t_ode_rs >= GOAL_ODE,
-            f"{t_ode_py / t_ode_rs:.1f}x",
+            f"wall {t_ode_py / t_ode_rs:.1f}x (CPU {ratio(c_ode_py, c_ode_rs)})",
         ),
         (
             "(a) both reproduce c,Z,V(q=1.5) to <= 1e-8",
@@ -226,7 +261,7 @@ def main():
         (
             "(b) eqlab >= 5x faster than numpy",
             t_sim_py / t_sim_rs >= GOAL_SIM,
-            f"{t_sim_py / t_sim_rs:.1f}x",
+            f"wall {t_sim_py / t_sim_rs:.1f}x (CPU {ratio(c_sim_py, c_sim_rs)})",
         ),
         ("(b) peak RSS < 1 GiB", rss < GOAL_RSS_KIB, f"{rss / 1024:.1f} MiB"),
         (

@@ -1,32 +1,88 @@
 #!/usr/bin/env bash
-# `make bench-train`: milliseconds per Adam step of the endogenous-volatility deep BSDE (q = 2,
-# N = 40, batch 128, f64, CPU), eqlab (burn, flex backend, release build) against the identical
-# network and rollout in PyTorch (benches/train/bench_torch.py, torch from PyPI in a virtualenv
-# that this script creates on first use). Prints both timings, the ratio and peak memory; with
-# PROFILE=1 also a perf profile of the eqlab side.
+# `make bench-train`: one Adam step of the endogenous-volatility deep BSDE (q = 2, N = 40, batch
+# 128, f64, CPU), eqlab (burn, flex backend, release build) against the identical network and
+# rollout in PyTorch (benches/train/bench_torch.py, torch in .venv-bench, created on first use).
+# REPS repetitions per thread count, interleaved (eqlab and torch alternate which goes first);
+# medians of wall and CPU time per step and of the whole processes, the ratios, peak RSS, the
+# machine and its load at start and end. PROFILE=1 adds a perf profile of the eqlab side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 VENV=${VENV:-.venv-bench}
 STEPS=${STEPS:-300}
 WIDTH=${WIDTH:-15}
 THREADS=${THREADS:-"1 2"}
+REPS=${REPS:-3}
+WARMUP=20 # warm-up steps both sides run before the timed loop (bench_train.rs, bench_torch.py)
 
 if ! "$VENV/bin/python" -c "import torch, numpy" 2>/dev/null; then
   echo "== setting up $VENV with torch (large download, once)"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q numpy torch==2.9.0
+  "$VENV/bin/pip" install -q numpy scipy torch==2.9.0
 fi
 echo "== building the eqlab side (release)"
 cargo build -q --release --example bench_train
 BIN=target/release/examples/bench_train
 
-ms() { grep -o '[0-9.]* ms/step' | cut -d' ' -f1; }
-for t in $THREADS; do
-  e_out=$( { RAYON_NUM_THREADS=$t /usr/bin/time -f 'peak %M KiB' "$BIN" "$STEPS" "$WIDTH"; } 2>&1 )
-  p_out=$( { /usr/bin/time -f 'peak %M KiB' "$VENV/bin/python" benches/train/bench_torch.py "$t" "$STEPS" "$WIDTH"; } 2>&1 )
-  e=$(echo "$e_out" | ms); p=$(echo "$p_out" | ms)
-  echo "threads=$t  eqlab $e ms/step ($(echo "$e_out" | grep -o 'peak.*'))  |  torch $p ms/step ($(echo "$p_out" | grep -o 'peak.*'))  |  eqlab/torch = $(awk -v a="$e" -v b="$p" 'BEGIN{printf "%.2f", a/b}')"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+machine_summary
+clean_reference_env
+echo "$TORCH_WAIT_NOTE"
+echo "== $REPS interleaved repetitions x threads {$THREADS}: $STEPS timed steps after $WARMUP warm-up, width $WIDTH"
+
+run_e() { RAYON_NUM_THREADS=$1 timed "$W/e-$1-$2.time" "$BIN" "$STEPS" "$WIDTH" > "$W/e-$1-$2.out"; }
+run_t() {
+  OMP_WAIT_POLICY=PASSIVE timed "$W/t-$1-$2.time" \
+    "$VENV/bin/python" benches/train/bench_torch.py "$1" "$STEPS" "$WIDTH" > "$W/t-$1-$2.out"
+}
+for rep in $(seq 1 "$REPS"); do
+  i=0
+  for t in $THREADS; do
+    if [ $(((rep + i) % 2)) -eq 1 ]; then run_e "$t" "$rep"; run_t "$t" "$rep"; else run_t "$t" "$rep"; run_e "$t" "$rep"; fi
+    i=$((i + 1))
+  done
+  echo "-- repetition $rep/$REPS done, load $(load_now)"
 done
+
+# Per-step numbers come from each program's own timer around the timed loop. CPU per step: torch
+# measures it in-process (time.process_time); for eqlab it is the process's user+sys divided by
+# all its steps (warm-up included), since the Rust side reports wall time only.
+wall_step() { sed -n 's/.*: \([0-9.]*\) ms\/step.*/\1/p' "$1"; }
+cpu_step_t() { sed -n 's/.*cpu \([0-9.]*\) ms\/step.*/\1/p' "$1"; }
+echo
+echo "per Adam step, medians of $REPS (ratio = eqlab / torch, below 1 means eqlab is faster):"
+printf '%-8s | %13s %13s %7s | %13s %13s %7s\n' threads "eqlab wall ms" "torch wall ms" ratio \
+  "eqlab CPU ms" "torch CPU ms" ratio
+for t in $THREADS; do
+  ew=() tw=() ec=() tc=()
+  for rep in $(seq 1 "$REPS"); do
+    ew+=("$(wall_step "$W/e-$t-$rep.out")")
+    tw+=("$(wall_step "$W/t-$t-$rep.out")")
+    ec+=("$(awk -v c="$(tfield "$W/e-$t-$rep.time" cpu)" -v n=$((STEPS + WARMUP)) 'BEGIN { printf "%.3f", 1e3 * c / n }')")
+    tc+=("$(cpu_step_t "$W/t-$t-$rep.out")")
+  done
+  a=$(median "${ew[@]}") b=$(median "${tw[@]}") c=$(median "${ec[@]}") d=$(median "${tc[@]}")
+  printf '%-8s | %13.2f %13.2f %7s | %13.2f %13.2f %7s\n' "$t" "$a" "$b" "$(ratio "$a" "$b")" \
+    "$c" "$d" "$(ratio "$c" "$d")"
+done
+echo
+echo "whole processes (startup, torch import, warm-up and timed steps), medians of $REPS; peak RSS is the max:"
+printf '%-8s | %12s %12s %7s | %12s %12s %7s | %10s %10s\n' threads "eqlab wall s" "torch wall s" ratio \
+  "eqlab CPU s" "torch CPU s" ratio "eqlab RSS" "torch RSS"
+for t in $THREADS; do
+  ew=() tw=() ec=() tc=() er=() tr=()
+  for rep in $(seq 1 "$REPS"); do
+    ew+=("$(tfield "$W/e-$t-$rep.time" wall)") tw+=("$(tfield "$W/t-$t-$rep.time" wall)")
+    ec+=("$(tfield "$W/e-$t-$rep.time" cpu)") tc+=("$(tfield "$W/t-$t-$rep.time" cpu)")
+    er+=("$(tfield "$W/e-$t-$rep.time" rss_kib)") tr+=("$(tfield "$W/t-$t-$rep.time" rss_kib)")
+  done
+  a=$(median "${ew[@]}") b=$(median "${tw[@]}") c=$(median "${ec[@]}") d=$(median "${tc[@]}")
+  printf '%-8s | %12.2f %12.2f %7s | %12.2f %12.2f %7s | %6d MiB %6d MiB\n' "$t" "$a" "$b" \
+    "$(ratio "$a" "$b")" "$c" "$d" "$(ratio "$c" "$d")" \
+    $(($(max "${er[@]}") / 1024)) $(($(max "${tr[@]}") / 1024))
+done
+echo "$(sed -n 's/^\(torch [^ ]*\).*/\1/p' "$W/t-${THREADS%% *}-1.out") (torch.set_num_threads = threads); eqlab burn-flex (RAYON_NUM_THREADS = threads); load average at end $(load_now)"
 
 if [ "${PROFILE:-0}" = 1 ]; then
   echo "== perf profile of the eqlab side (top symbols)"

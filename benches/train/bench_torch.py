@@ -81,9 +81,10 @@ def step():
 
 for _ in range(20):
     step()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 for _ in range(steps):
     loss = step()
-el = time.perf_counter() - t0
+el, cpu = time.perf_counter() - t0, time.process_time() - c0
 print(f"torch {torch.__version__} threads={threads}: {1e3 * el / steps:.3f} ms/step "
-      f"(loss {loss:.3e}, {sum(p.numel() for p in model.parameters())} parameters)")
+      f"(loss {loss:.3e}, {sum(p.numel() for p in model.parameters())} parameters), "
+      f"cpu {1e3 * cpu / steps:.3f} ms/step")

@@ -1,0 +1,75 @@
+# Helpers shared by benches/science.sh, train.sh and rgan.sh (sourced, bash).
+
+# One line: date, nproc, load average now, CPU model.
+machine_summary() {
+  local cpu
+  cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
+  [ -n "$cpu" ] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+  echo "machine: $(date -u '+%Y-%m-%d %H:%M UTC'), nproc=$(nproc), load average $(load_now)" \
+    "(1/5/15 min), CPU: ${cpu:-$(uname -m)}"
+}
+
+load_now() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# Unsets the variables that pin thread counts or tune/debug a BLAS (this machine's environment
+# may carry such overrides), so numpy, scipy and torch run with their own defaults, as their
+# users' do. Prints what it unset. The eqlab sides are unaffected (they use none of these).
+clean_reference_env() {
+  local v removed=()
+  for v in $(compgen -e); do
+    case $v in
+      OMP_* | KMP_* | GOMP_* | MKL_* | OPENBLAS_* | GOTO* | BLIS_* | NVPL_* | ARMPL_* | VECLIB_* | \
+        NUMEXPR_* | *BLAS*)
+        removed+=("$v=${!v}")
+        unset "$v"
+        ;;
+    esac
+  done
+  if [ ${#removed[@]} -gt 0 ]; then
+    echo "environment: unset for all runs (numpy/scipy/torch use their defaults): ${removed[*]}"
+  else
+    echo "environment: no thread-count or BLAS variables were set"
+  fi
+}
+
+# timed OUT CMD...: runs CMD (its stdout and stderr go where the caller sends them) and writes
+# "wall=S user=S sys=S rss_kib=K" for the whole process to OUT. Exit status is CMD's.
+timed() {
+  local out=$1
+  shift
+  if [ -x /usr/bin/time ] && [ "${BENCH_TIMER:-}" != python ]; then
+    /usr/bin/time -o "$out" -f 'wall=%e user=%U sys=%S rss_kib=%M' "$@"
+  else
+    python3 -c '
+import resource, subprocess, sys, time
+t0 = time.perf_counter()
+rc = subprocess.call(sys.argv[2:])
+wall = time.perf_counter() - t0
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as f:
+    f.write(f"wall={wall:.3f} user={r.ru_utime:.3f} sys={r.ru_stime:.3f} rss_kib={r.ru_maxrss}\n")
+sys.exit(rc)' "$out" "$@"
+  fi
+}
+
+# tfield FILE KEY: one value from a timed() report; KEY cpu gives user+sys.
+tfield() {
+  if [ "$2" = cpu ]; then
+    awk -v u="$(tfield "$1" user)" -v s="$(tfield "$1" sys)" 'BEGIN { printf "%.3f", u + s }'
+  else
+    grep -o "$2=[0-9.]*" "$1" | tail -1 | cut -d= -f2
+  fi
+}
+
+# median X...; max X...; ratio A B (A/B, two decimals).
+median() {
+  printf '%s\n' "$@" | sort -g |
+    awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+max() { printf '%s\n' "$@" | sort -g | tail -1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# What the torch runs set, and why (printed by train.sh and rgan.sh).
+TORCH_WAIT_NOTE="torch runs with OMP_WAIT_POLICY=PASSIVE: its OpenMP worker threads otherwise \
+busy-wait between parallel regions, and on a loaded machine its 2-thread rows collapse 12-160x; \
+passive waiting is what a user sharing a machine would set (rayon, on the eqlab side, spins only briefly before its idle threads sleep)"
