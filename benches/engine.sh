@@ -18,7 +18,8 @@ FILLER=${FILLER:-10000}
 STAGES=${STAGES:-5000}
 REPS=${REPS:-3}
 echo "== building eqlab (release)"
-cargo build --release --bins --quiet
+# With --examples, as bench-train and bench-rgan build: one set of release artifacts for all benches.
+cargo build --release --bins --examples --quiet
 EQLAB=$ROOT/target/release/eqlab
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
