@@ -28,7 +28,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     let (action, why) = reason(pl);
     outln!("stage {}: {action} ({why})", a.stage);
     let prep = match pl {
-        Planned::Cached(prep, ..) | Planned::Run { prep, .. } => prep,
+        Planned::Cached(prep) | Planned::Run { prep, .. } => prep,
         Planned::Pending(_) | Planned::Error(_) => return Ok(ExitCode::SUCCESS),
     };
     outln!("key {}", prep.hash);

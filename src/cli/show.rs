@@ -59,13 +59,17 @@ fn show(
         .iter()
         .find(|(n, _)| n == stage)
         .ok_or_else(|| anyhow!("no stage '{stage}' in {}", p.file.display()))?;
-    let Planned::Cached(_, r, meta) = pl else {
+    let Planned::Cached(prep) = pl else {
         bail!(
             "stage '{stage}' has no stored result for its current parameters and inputs ({}); run `eqlab run {} --only {stage}` first",
             reason(pl).1,
             p.file.display()
         );
     };
+    let r = store
+        .record(&prep.hash)?
+        .ok_or_else(|| anyhow!("the stored result of stage '{stage}' vanished while reading it"))?;
+    let meta = store.meta(&prep.hash);
     if let Some(o) = output {
         if let Some(t) = r.tables.get(o) {
             let table = store.get_table(&t.object)?;

@@ -6,14 +6,15 @@ use crate::graph::Dag;
 use crate::key::{KeyDiff, diff};
 use crate::spec::Pipeline;
 use crate::stages::Registry;
-use crate::store::{Record, RecordMeta, Store};
+use crate::store::{Record, Store};
 use anyhow::{Result, anyhow};
 use std::collections::BTreeMap;
 
 /// What would happen to one stage.
 pub enum Planned {
-    /// A stored result exists for the current key (with who computed it, when known).
-    Cached(Prepared, Box<Record>, Option<RecordMeta>),
+    /// A stored, verified result exists for the current key (`Store::record` and
+    /// `Store::meta` give it and who computed it).
+    Cached(Prepared),
     /// It would run: no (intact) result for the current key.
     Run {
         /// The current key.
@@ -62,9 +63,8 @@ pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(Str
         };
         let planned = match lookup(store, &prep.hash, false)? {
             Lookup::Hit(r) => {
-                done.insert(name.clone(), (*r).clone());
-                let meta = store.meta(&prep.hash);
-                Planned::Cached(prep, r, meta)
+                done.insert(name.clone(), *r);
+                Planned::Cached(prep)
             }
             other => {
                 let damaged = match other {
@@ -121,12 +121,9 @@ pub fn describe_diff(d: &[KeyDiff]) -> Vec<String> {
 /// A one-line reason for `eqlab plan`.
 pub fn reason(pl: &Planned) -> (String, String) {
     match pl {
-        Planned::Cached(_, _, meta) => (
+        Planned::Cached(prep) => (
             "cached".into(),
-            match meta {
-                Some(m) => format!("stored {} ({:.2}s to compute)", m.finished, m.elapsed_s),
-                None => "stored".into(),
-            },
+            format!("stored under key {}", &prep.hash[..12.min(prep.hash.len())]),
         ),
         Planned::Run {
             nearest, damaged, ..
