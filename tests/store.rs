@@ -280,7 +280,7 @@ fn damage_is_caught_when_the_stat_cache_is_warm() {
         let key = p.record(n)["key"].as_str().unwrap().to_owned();
         let state = std::fs::read_to_string(p.store().join("state").join(&key)).unwrap();
         assert!(
-            state.contains("\tobjects/") && state.contains("\trecord\t"),
+            state.contains("\tobjects/") && state.contains("\trecord\n"),
             "{n}: the cache must be warm before the damage:\n{state}"
         );
     }

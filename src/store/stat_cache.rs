@@ -17,8 +17,8 @@
 //! store uses it to check a record's integrity rules once per record file, not on every run.
 //!
 //! The cache is kept in small files (the store keeps one per stage key, so a run reads only what
-//! its own stages need, however large the store). Each line carries its own checksum; garbled,
-//! torn or foreign lines are ignored, and a lost file only costs rehashing. What a file *means*
+//! its own stages need, however large the store), each ending with a checksum of its lines; a
+//! garbled, torn or foreign file is ignored as a whole, and a lost one only costs rehashing. What a file *means*
 //! (object, record, input parameter) is the caller's business.
 
 use anyhow::Result;
@@ -30,8 +30,8 @@ use std::path::Path;
 /// coarser than any local filesystem's timestamps, and than small clock offsets on NFS).
 pub const RACY_NS: i128 = 2_000_000_000;
 
-/// Prefix of every line, so that a line of another format is never misread.
-const LINE_TAG: &str = "s1";
+/// First line of every file, so that a file of another format is never misread.
+const HEADER: &str = "eqlab-stat-cache-v1\n";
 
 /// What `stat` says of a file, as far as change detection goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,41 +94,55 @@ impl Entry {
             return None;
         }
         let s = &self.stat;
-        let body = format!(
-            "{LINE_TAG}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{name}",
+        Some(format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{name}\n",
             s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns, self.hashed_at, self.hash
-        );
-        let sum = blake3::hash(body.as_bytes()).to_hex();
-        Some(format!("{body}\t{}\n", &sum[..16]))
+        ))
     }
 
     fn parse(line: &str) -> Option<(String, Entry)> {
-        let (body, sum) = line.rsplit_once('\t')?;
-        if blake3::hash(body.as_bytes()).to_hex().get(..16)? != sum {
-            return None;
-        }
-        let f: Vec<&str> = body.splitn(9, '\t').collect();
-        let [tag, dev, ino, size, mtime, ctime, at, hash, name] = f.as_slice() else {
-            return None;
+        let mut f = line.splitn(8, '\t');
+        let mut next = || f.next();
+        let stat = Stat {
+            dev: next()?.parse().ok()?,
+            ino: next()?.parse().ok()?,
+            size: next()?.parse().ok()?,
+            mtime_ns: next()?.parse().ok()?,
+            ctime_ns: next()?.parse().ok()?,
         };
-        if *tag != LINE_TAG {
-            return None;
-        }
+        let hashed_at = next()?.parse().ok()?;
+        let hash = next()?.to_owned();
+        let name = next()?.to_owned();
         Some((
-            (*name).to_owned(),
+            name,
             Entry {
-                stat: Stat {
-                    dev: dev.parse().ok()?,
-                    ino: ino.parse().ok()?,
-                    size: size.parse().ok()?,
-                    mtime_ns: mtime.parse().ok()?,
-                    ctime_ns: ctime.parse().ok()?,
-                },
-                hashed_at: at.parse().ok()?,
-                hash: (*hash).to_owned(),
+                stat,
+                hash,
+                hashed_at,
             },
         ))
     }
+}
+
+/// The checksum line that ends a file: 16 hex digits of the blake3 of everything before it.
+fn checksum_line(body: &str) -> String {
+    format!("{}\n", &blake3::hash(body.as_bytes()).to_hex()[..16])
+}
+
+/// The entries of a file's text; none unless its header and checksum are right.
+fn parse_file(text: &str) -> BTreeMap<String, Entry> {
+    let Some(body) = text.strip_suffix('\n').and_then(|t| t.rsplit_once('\n')) else {
+        return BTreeMap::new();
+    };
+    let (lines, sum) = (&text[..body.0.len() + 1], body.1);
+    if !lines.starts_with(HEADER) || checksum_line(lines).trim_end() != sum {
+        return BTreeMap::new();
+    }
+    lines[HEADER.len()..]
+        .lines()
+        .map(Entry::parse)
+        .collect::<Option<_>>()
+        .unwrap_or_default()
 }
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
@@ -149,7 +163,7 @@ impl StatFile {
     /// The entries kept in `file` (none when it is missing or unreadable).
     pub fn load(file: &Path) -> StatFile {
         let entries = fs::read_to_string(file)
-            .map(|text| text.lines().filter_map(Entry::parse).collect())
+            .map(|text| parse_file(&text))
             .unwrap_or_default();
         StatFile {
             entries,
@@ -208,9 +222,12 @@ impl StatFile {
         self.dirty
     }
 
-    /// The file's text: one checksummed line per entry.
+    /// The file's text: a header, one line per entry, and the checksum line.
     pub fn text(&self) -> String {
-        self.entries.iter().filter_map(|(n, e)| e.line(n)).collect()
+        let mut body = HEADER.to_owned();
+        body.extend(self.entries.iter().filter_map(|(n, e)| e.line(n)));
+        let sum = checksum_line(&body);
+        body + &sum
     }
 }
 
@@ -219,7 +236,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_round_trip_and_damaged_lines_are_ignored() {
+    fn files_round_trip_and_damaged_files_are_ignored() {
         let e = Entry {
             stat: Stat {
                 dev: 1,
@@ -231,24 +248,24 @@ mod tests {
             hash: "ab".repeat(32),
             hashed_at: 6,
         };
-        let line = e.line("objects/y z.parquet").unwrap();
-        let (n, back) = Entry::parse(line.trim_end()).unwrap();
-        assert_eq!(n, "objects/y z.parquet");
-        assert_eq!(
-            (back.stat, &back.hash, back.hashed_at),
-            (e.stat, &e.hash, 6)
-        );
-        // Any one changed byte (a garbled line) or a cut (a torn one) makes the line unusable.
-        let t = line.trim_end();
-        for i in 0..t.len() {
-            let mut b = t.as_bytes().to_vec();
+        let mut f = StatFile::default();
+        f.entries.insert("objects/y z.parquet".into(), e.clone());
+        f.entries.insert("record".into(), e.clone());
+        let text = f.text();
+        let back = parse_file(&text);
+        assert_eq!(back.len(), 2);
+        let b = &back["objects/y z.parquet"];
+        assert_eq!((b.stat, &b.hash, b.hashed_at), (e.stat, &e.hash, 6));
+        // Any one changed byte (a garbled file) or a cut (a torn one) makes it all unusable.
+        for i in 0..text.len() {
+            let mut b = text.as_bytes().to_vec();
             b[i] ^= 1;
             if let Ok(s) = std::str::from_utf8(&b) {
-                assert!(Entry::parse(s).is_none(), "byte {i} changed: {s}");
+                assert!(parse_file(s).is_empty(), "byte {i} changed: {s}");
             }
         }
-        for cut in 1..t.len() {
-            assert!(Entry::parse(&t[..cut]).is_none(), "cut at {cut}");
+        for cut in 0..text.len() {
+            assert!(parse_file(&text[..cut]).is_empty(), "cut at {cut}");
         }
         assert!(e.line("a\tb").is_none());
     }
