@@ -528,8 +528,33 @@ pub(crate) fn expand(
         .map(|(k, v)| (k.as_str(), v.iter().map(|s| s.name.as_str()).collect()))
         .collect();
     let link_limit = max_instances.saturating_mul(LINKS_PER_INSTANCE);
-    let mut links: u64 = 0;
     let mut index: HashMap<(&str, Vec<&str>), PairIndex> = HashMap::new();
+    // Count the links first, so that a pipeline over the limit is refused before any is built.
+    let mut links: u64 = 0;
+    for d in &declared {
+        for inst in done.get(&d.name).map_or(&[][..], Vec::as_slice) {
+            for n in &inst.needs {
+                let Some(ups) = ups_of.get(n.as_str()) else {
+                    continue;
+                };
+                let axes: Vec<&str> = inst.point.iter().map(|(a, _)| a.as_str()).collect();
+                let idx = index
+                    .entry((n.as_str(), axes))
+                    .or_insert_with(|| PairIndex::new(ups, &inst.point));
+                links = links.saturating_add(idx.lookup(&inst.point).len() as u64);
+                if links > link_limit {
+                    c.push(
+                        d.loc,
+                        format!("stages.{}.needs", d.name),
+                        format!(
+                            "the instances would be linked more than {link_limit} times (limit {LINKS_PER_INSTANCE} × the instance limit {max_instances}; {RAISE_HINT})"
+                        ),
+                    );
+                    return ex.axis_at;
+                }
+            }
+        }
+    }
     let mut out = Vec::new();
     for d in &declared {
         let Some(instances) = done.get(&d.name) else {
@@ -547,20 +572,8 @@ pub(crate) fn expand(
                 let idx = index
                     .entry((n.as_str(), axes))
                     .or_insert_with(|| PairIndex::new(ups, &inst.point));
-                let found = idx.lookup(&inst.point);
-                links = links.saturating_add(found.len() as u64);
-                if links > link_limit {
-                    c.push(
-                        d.loc,
-                        format!("stages.{}.needs", d.name),
-                        format!(
-                            "the instances would be linked more than {link_limit} times (limit {LINKS_PER_INSTANCE} × the instance limit {max_instances}; {RAISE_HINT})"
-                        ),
-                    );
-                    return ex.axis_at;
-                }
                 needs.extend(
-                    found
+                    idx.lookup(&inst.point)
                         .iter()
                         .filter_map(|i| names.get(*i).map(|s| (*s).to_owned())),
                 );
