@@ -52,6 +52,8 @@ SIM=(--paths "$PATHS" --substeps "$SUBSTEPS" --days "$DAYS")
 # comes from a run that does the same setup and almost no simulation (1 path, 2 days).
 run_rs_sim() {
   timed "$W/sim-rs-$1.time" "$BIN" sim "${SIM[@]}" > "$W/sim-rs-$1.json"
+  # One thread: the per-CPU-second comparison (two vCPUs may share one physical core).
+  timed "$W/sim1-rs-$1.time" env RAYON_NUM_THREADS=1 "$BIN" sim "${SIM[@]}" > /dev/null
   timed "$W/setup-rs-$1.time" "$BIN" sim --paths 1 --days 2 --max-lag 1 --substeps "$SUBSTEPS" > /dev/null
 }
 run_py_sim() {

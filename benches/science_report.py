@@ -95,6 +95,8 @@ def main():
     c_ode_py = med([statistics.median(r["cpu_times_s"]) for r in ode_py])
     setup_cpu_rs = med([t["cpu"] for t in times(f"{d}/setup-rs-*.time")])
     c_sim_rs = med([t["cpu"] - setup_cpu_rs for t in p_sim_rs])
+    # The same simulation on one thread (science.sh), for the per-CPU-second goal.
+    c_sim1_rs = med([t["cpu"] - setup_cpu_rs for t in times(f"{d}/sim1-rs-*.time")])
     c_sim_py = med([r["cpu_s"] for r in sim_py])
 
     # ---- ODE accuracy
@@ -259,9 +261,10 @@ def main():
             f"eqlab {acc_rs:.1e}, python {acc_py:.1e}",
         ),
         (
-            "(b) eqlab >= 5x faster than numpy",
-            t_sim_py / t_sim_rs >= GOAL_SIM,
-            f"wall {t_sim_py / t_sim_rs:.1f}x (CPU {ratio(c_sim_py, c_sim_rs)})",
+            "(b) eqlab >= 5x faster than numpy per CPU-second (eqlab on one thread)",
+            c_sim1_rs > 0 and c_sim_py / c_sim1_rs >= GOAL_SIM,
+            f"one thread: CPU {ratio(c_sim_py, c_sim1_rs)} ({fmt_s(c_sim1_rs)}); all cores: wall "
+            f"{t_sim_py / t_sim_rs:.1f}x, CPU {ratio(c_sim_py, c_sim_rs)}",
         ),
         ("(b) peak RSS < 1 GiB", rss < GOAL_RSS_KIB, f"{rss / 1024:.1f} MiB"),
         (
