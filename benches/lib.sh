@@ -73,3 +73,39 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 TORCH_WAIT_NOTE="torch runs with OMP_WAIT_POLICY=PASSIVE: its OpenMP worker threads otherwise \
 busy-wait between parallel regions, and on a loaded machine its 2-thread rows collapse 12-160x; \
 passive waiting is what a user sharing a machine would set (rayon, on the eqlab side, spins only briefly before its idle threads sleep)"
+
+# interleave_eqlab_torch: REPS repetitions over THREADS of the caller's run_e and run_t (each
+# called as `run_x THREADS REP`), alternating which goes first by repetition and thread count.
+interleave_eqlab_torch() {
+  local rep t i
+  for rep in $(seq 1 "$REPS"); do
+    i=0
+    for t in $THREADS; do
+      if [ $(((rep + i) % 2)) -eq 1 ]; then run_e "$t" "$rep"; run_t "$t" "$rep"; else run_t "$t" "$rep"; run_e "$t" "$rep"; fi
+      i=$((i + 1))
+    done
+    echo "-- repetition $rep/$REPS done, load $(load_now)"
+  done
+}
+
+# whole_process_table: medians of the `timed` reports $W/{e,t}-THREADS-REP.time of
+# interleave_eqlab_torch (wall, CPU, both ratios; peak RSS is the max), and the closing line.
+whole_process_table() {
+  local t rep a b c d ew tw ec tc er tr
+  echo "whole processes (startup, torch import, warm-up and timed steps), medians of $REPS; peak RSS is the max:"
+  printf '%-8s | %12s %12s %7s | %12s %12s %7s | %10s %10s\n' threads "eqlab wall s" "torch wall s" ratio \
+    "eqlab CPU s" "torch CPU s" ratio "eqlab RSS" "torch RSS"
+  for t in $THREADS; do
+    ew=() tw=() ec=() tc=() er=() tr=()
+    for rep in $(seq 1 "$REPS"); do
+      ew+=("$(tfield "$W/e-$t-$rep.time" wall)") tw+=("$(tfield "$W/t-$t-$rep.time" wall)")
+      ec+=("$(tfield "$W/e-$t-$rep.time" cpu)") tc+=("$(tfield "$W/t-$t-$rep.time" cpu)")
+      er+=("$(tfield "$W/e-$t-$rep.time" rss_kib)") tr+=("$(tfield "$W/t-$t-$rep.time" rss_kib)")
+    done
+    a=$(median "${ew[@]}") b=$(median "${tw[@]}") c=$(median "${ec[@]}") d=$(median "${tc[@]}")
+    printf '%-8s | %12.2f %12.2f %7s | %12.2f %12.2f %7s | %6d MiB %6d MiB\n' "$t" "$a" "$b" \
+      "$(ratio "$a" "$b")" "$c" "$d" "$(ratio "$c" "$d")" \
+      $(($(max "${er[@]}") / 1024)) $(($(max "${tr[@]}") / 1024))
+  done
+  echo "$(sed -n 's/^\(torch [^ ]*\).*/\1/p' "$W/t-${THREADS%% *}-1.out") (torch.set_num_threads = threads); eqlab burn-flex (RAYON_NUM_THREADS = threads); load average at end $(load_now)"
+}

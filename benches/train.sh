@@ -36,14 +36,7 @@ run_t() {
   OMP_WAIT_POLICY=PASSIVE timed "$W/t-$1-$2.time" \
     "$VENV/bin/python" benches/train/bench_torch.py "$1" "$STEPS" "$WIDTH" > "$W/t-$1-$2.out"
 }
-for rep in $(seq 1 "$REPS"); do
-  i=0
-  for t in $THREADS; do
-    if [ $(((rep + i) % 2)) -eq 1 ]; then run_e "$t" "$rep"; run_t "$t" "$rep"; else run_t "$t" "$rep"; run_e "$t" "$rep"; fi
-    i=$((i + 1))
-  done
-  echo "-- repetition $rep/$REPS done, load $(load_now)"
-done
+interleave_eqlab_torch
 
 # Per-step numbers come from each program's own timer around the timed loop. CPU per step: torch
 # measures it in-process (time.process_time); for eqlab it is the process's user+sys divided by
@@ -67,22 +60,7 @@ for t in $THREADS; do
     "$c" "$d" "$(ratio "$c" "$d")"
 done
 echo
-echo "whole processes (startup, torch import, warm-up and timed steps), medians of $REPS; peak RSS is the max:"
-printf '%-8s | %12s %12s %7s | %12s %12s %7s | %10s %10s\n' threads "eqlab wall s" "torch wall s" ratio \
-  "eqlab CPU s" "torch CPU s" ratio "eqlab RSS" "torch RSS"
-for t in $THREADS; do
-  ew=() tw=() ec=() tc=() er=() tr=()
-  for rep in $(seq 1 "$REPS"); do
-    ew+=("$(tfield "$W/e-$t-$rep.time" wall)") tw+=("$(tfield "$W/t-$t-$rep.time" wall)")
-    ec+=("$(tfield "$W/e-$t-$rep.time" cpu)") tc+=("$(tfield "$W/t-$t-$rep.time" cpu)")
-    er+=("$(tfield "$W/e-$t-$rep.time" rss_kib)") tr+=("$(tfield "$W/t-$t-$rep.time" rss_kib)")
-  done
-  a=$(median "${ew[@]}") b=$(median "${tw[@]}") c=$(median "${ec[@]}") d=$(median "${tc[@]}")
-  printf '%-8s | %12.2f %12.2f %7s | %12.2f %12.2f %7s | %6d MiB %6d MiB\n' "$t" "$a" "$b" \
-    "$(ratio "$a" "$b")" "$c" "$d" "$(ratio "$c" "$d")" \
-    $(($(max "${er[@]}") / 1024)) $(($(max "${tr[@]}") / 1024))
-done
-echo "$(sed -n 's/^\(torch [^ ]*\).*/\1/p' "$W/t-${THREADS%% *}-1.out") (torch.set_num_threads = threads); eqlab burn-flex (RAYON_NUM_THREADS = threads); load average at end $(load_now)"
+whole_process_table
 
 if [ "${PROFILE:-0}" = 1 ]; then
   echo "== perf profile of the eqlab side (top symbols)"
