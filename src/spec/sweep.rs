@@ -534,14 +534,8 @@ pub(crate) fn expand(
     for d in &declared {
         for inst in done.get(&d.name).map_or(&[][..], Vec::as_slice) {
             for n in &inst.needs {
-                let Some(ups) = ups_of.get(n.as_str()) else {
-                    continue;
-                };
-                let axes: Vec<&str> = inst.point.iter().map(|(a, _)| a.as_str()).collect();
-                let idx = index
-                    .entry((n.as_str(), axes))
-                    .or_insert_with(|| PairIndex::new(ups, &inst.point));
-                links = links.saturating_add(idx.lookup(&inst.point).len() as u64);
+                let found = linked(&mut index, &ups_of, n, &inst.point).map_or(0, |f| f.len());
+                links = links.saturating_add(found as u64);
                 if links > link_limit {
                     c.push(
                         d.loc,
@@ -557,26 +551,20 @@ pub(crate) fn expand(
     }
     let mut out = Vec::new();
     for d in &declared {
-        let Some(instances) = done.get(&d.name) else {
-            continue;
-        };
-        for inst in instances {
+        for inst in done.get(&d.name).map_or(&[][..], Vec::as_slice) {
             let mut needs = Vec::new();
             for n in &inst.needs {
-                let (Some(ups), Some(names)) = (ups_of.get(n.as_str()), names_of.get(n.as_str()))
-                else {
-                    needs.push(n.clone());
-                    continue;
-                };
-                let axes: Vec<&str> = inst.point.iter().map(|(a, _)| a.as_str()).collect();
-                let idx = index
-                    .entry((n.as_str(), axes))
-                    .or_insert_with(|| PairIndex::new(ups, &inst.point));
-                needs.extend(
-                    idx.lookup(&inst.point)
-                        .iter()
-                        .filter_map(|i| names.get(*i).map(|s| (*s).to_owned())),
-                );
+                match (
+                    linked(&mut index, &ups_of, n, &inst.point),
+                    names_of.get(n.as_str()),
+                ) {
+                    (Some(found), Some(names)) => needs.extend(
+                        found
+                            .iter()
+                            .filter_map(|i| names.get(*i).map(|s| (*s).to_owned())),
+                    ),
+                    _ => needs.push(n.clone()),
+                }
             }
             let mut inst = inst.clone();
             inst.needs = needs;
@@ -585,6 +573,22 @@ pub(crate) fn expand(
     }
     p.stages = out;
     ex.axis_at
+}
+
+/// The instances (indices into `ups_of[need]`) that the instance at `point` links to through
+/// `need`, pairing points on shared axes; `None` when `need` is not a stage being expanded.
+fn linked<'a>(
+    index: &mut HashMap<(&'a str, Vec<&'a str>), PairIndex>,
+    ups_of: &HashMap<&str, Vec<&Point>>,
+    need: &'a str,
+    point: &'a Point,
+) -> Option<Vec<usize>> {
+    let ups = ups_of.get(need)?;
+    let axes: Vec<&str> = point.iter().map(|(a, _)| a.as_str()).collect();
+    let idx = index
+        .entry((need, axes))
+        .or_insert_with(|| PairIndex::new(ups, point));
+    Some(idx.lookup(point))
 }
 
 /// The declared stages (indices) in an order where every `foreach` target comes before the
