@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod config;
 pub mod deep;
 pub mod exec;
 pub mod finance;

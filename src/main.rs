@@ -22,7 +22,11 @@ Start with:  eqlab plan pipelines/demo.yaml     (what would run, and why)\n\
              eqlab run pipelines/demo.yaml\n\
              eqlab show pipelines/demo.yaml describe\n\
              eqlab kinds                        (every stage kind and its parameters)\n\
-             eqlab schema -o schema/eqlab-pipeline.schema.json   (editor validation)"
+             eqlab schema -o schema/eqlab-pipeline.schema.json   (editor validation)\n\n\
+Share results between machines with a remote cache (S3 or a shared directory):\n\
+             eqlab --remote s3://lab-cache/eqlab remote   (settings and access check)\n\
+             eqlab run pipelines/demo.yaml --remote s3://lab-cache/eqlab\n\
+or put [remote] url = \"s3://lab-cache/eqlab\" in eqlab.toml next to the pipelines."
 )]
 struct Cli {
     /// Artifact store directory (objects, records, run logs).
@@ -33,6 +37,19 @@ struct Cli {
     /// EQLAB_MAX_INSTANCES].
     #[arg(long, global = true, value_name = "N", value_parser = eqlab::spec::parse_max_instances)]
     max_instances: Option<u64>,
+    /// Remote cache shared between machines: s3://BUCKET/PREFIX (S3, MinIO, Ceph, R2; endpoint,
+    /// region and credentials from the AWS variables and profile files) or file:///PATH.
+    /// Overrides EQLAB_REMOTE and eqlab.toml's [remote] url. `eqlab gc --remote` collects it.
+    #[arg(long, global = true, num_args = 0..=1, value_name = "URL")]
+    remote: Option<Option<String>>,
+    /// read-write (default: download hits, upload what this machine computes), read (never
+    /// upload), off. Overrides EQLAB_REMOTE_MODE and eqlab.toml's [remote] mode.
+    #[arg(long, global = true, value_name = "MODE")]
+    remote_mode: Option<eqlab::store::remote::Mode>,
+    /// Fail instead of going on locally when the remote cache cannot be reached or fails
+    /// (CI that must not recompute). Also EQLAB_REMOTE_REQUIRED=1.
+    #[arg(long, global = true)]
+    remote_required: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -55,6 +72,12 @@ enum Cmd {
     Show(cli::show::Args),
     /// Delete objects no record references (and, with --older-than, old records).
     Gc(cli::gc::Args),
+    /// Upload the results a pipeline uses now to the remote cache.
+    Push(cli::push::Args),
+    /// Download the results a pipeline uses now from the remote cache (computes nothing).
+    Pull(cli::pull::Args),
+    /// Print the remote cache's resolved settings (never a secret) and check access.
+    Remote(cli::remote::Args),
     /// List every stage kind with its parameters.
     Kinds,
     /// Print the blake3 of files (as eqlab hashes input data) and the throughput.
@@ -79,6 +102,12 @@ fn main() -> ExitCode {
 fn dispatch(args: Cli) -> Result<ExitCode> {
     let registry = Registry::builtin();
     let store = args.store.as_path();
+    cli::set_remote_flags(eqlab::config::RemoteFlags {
+        url: args.remote.clone().flatten(),
+        given: args.remote.is_some(),
+        mode: args.remote_mode,
+        required: args.remote_required,
+    });
     if let Some(max_instances) = args.max_instances {
         cli::set_load_options(eqlab::spec::LoadOptions { max_instances });
     }
@@ -91,6 +120,9 @@ fn dispatch(args: Cli) -> Result<ExitCode> {
         Cmd::Graph(a) => cli::graph::exec(a, &registry),
         Cmd::Show(a) => cli::show::exec(a, store, &registry),
         Cmd::Gc(a) => cli::gc::exec(a, store),
+        Cmd::Push(a) => cli::push::exec(a, store, &registry),
+        Cmd::Pull(a) => cli::pull::exec(a, store, &registry),
+        Cmd::Remote(a) => cli::remote::exec(a, store),
         Cmd::Kinds => cli::kinds::exec(&registry),
         Cmd::Hash(a) => cli::hash::exec(a),
         Cmd::Schema(a) => cli::schema::exec(a, &registry),

@@ -4,7 +4,6 @@ use anyhow::{Context, Result};
 use eqlab::exec::{RunOptions, run, ui};
 use eqlab::spec::Pipeline;
 use eqlab::stages::Registry;
-use eqlab::store::Store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,7 +36,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     let p = a.file.load(registry)?;
     let golden_path = a.golden.unwrap_or_else(|| default_golden(&p));
     let g = eqlab::check::read_golden(&golden_path)?;
-    let store = Store::open(store_dir)?;
+    let store = super::open_store(store_dir, &a.file.pipeline)?;
     let cancel = Arc::new(AtomicBool::new(false));
     let opts = RunOptions {
         jobs: a.jobs,
@@ -46,6 +45,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     };
     let log = run(&p, registry, &store, &opts, cancel)?;
     eprint!("{}", ui::summary(&log));
+    super::warn_remote_trouble(&store);
     let records = store.run_records(&log)?;
     let verdicts = eqlab::check::evaluate(&p, &store, &records, &g);
     out!("{}", eqlab::check::render(&verdicts));

@@ -3,7 +3,6 @@
 use anyhow::{Result, anyhow};
 use eqlab::exec::plan::{Planned, describe_diff, plan, reason};
 use eqlab::stages::Registry;
-use eqlab::store::Store;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -19,7 +18,7 @@ pub struct Args {
 /// Prints the stage's action, key leaves and the diff against the nearest stored key.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = a.file.load(registry)?;
-    let store = Store::open(store_dir)?;
+    let store = super::open_store(store_dir, &a.file.pipeline)?;
     let planned = plan(&p, registry, &store)?;
     let (_, pl) = planned
         .iter()
@@ -28,7 +27,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     let (action, why) = reason(pl);
     outln!("stage {}: {action} ({why})", a.stage);
     let prep = match pl {
-        Planned::Cached(prep) | Planned::Run { prep, .. } => prep,
+        Planned::Cached(prep) | Planned::Remote(prep) | Planned::Run { prep, .. } => prep,
         Planned::Pending(_) | Planned::Error(_) => return Ok(ExitCode::SUCCESS),
     };
     outln!("key {}", prep.hash);

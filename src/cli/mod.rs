@@ -24,14 +24,20 @@ pub mod graph;
 pub mod hash;
 pub mod kinds;
 pub mod plan;
+pub mod pull;
+pub mod push;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod schema;
 pub mod show;
 
 use anyhow::{Result, anyhow};
+use eqlab::config::{RemoteFlags, ResolvedRemote, resolve_remote};
 use eqlab::spec::{self, LoadOptions, Override, Pipeline};
 use eqlab::stages::Registry;
+use eqlab::store::Store;
+use eqlab::store::remote::Remote;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -76,4 +82,69 @@ pub fn load(path: &Path, registry: &Registry, set: &[Override]) -> Result<Pipeli
         None => spec::load(path, registry, set),
     }
     .map_err(|e| anyhow!("{e}"))
+}
+
+/// The remote-cache flags of the command line, set once by `main`.
+static REMOTE_FLAGS: OnceLock<RemoteFlags> = OnceLock::new();
+
+/// Sets the remote-cache flags every verb's [`open_store`] applies.
+pub fn set_remote_flags(f: RemoteFlags) {
+    let _ = REMOTE_FLAGS.set(f);
+}
+
+/// Whether `--remote` was given (with or without a URL): `gc` then collects the remote.
+pub fn remote_flag_given() -> bool {
+    REMOTE_FLAGS.get().is_some_and(|f| f.given)
+}
+
+/// The remote cache's settings for a command about `start` (a pipeline file, or `.`).
+pub fn remote_settings(start: &Path) -> Result<Option<ResolvedRemote>> {
+    resolve_remote(REMOTE_FLAGS.get().unwrap_or(&RemoteFlags::default()), start)
+}
+
+/// Opens the store at `dir`, with the remote cache configured for `start` (a pipeline file,
+/// or `.`) behind it, if any and not `off`.
+pub fn open_store(dir: &Path, start: &Path) -> Result<Store> {
+    let store = Store::open(dir)?;
+    match remote_settings(start)? {
+        Some(r) if r.mode.value != eqlab::store::remote::Mode::Off => {
+            Ok(store.with_remote(Remote::open(&r.spec())?))
+        }
+        _ => Ok(store),
+    }
+}
+
+/// Prints, once at the end of a verb, that the remote cache failed and the verb went on
+/// without it.
+pub fn warn_remote_trouble(store: &Store) {
+    if let Some(line) = eqlab::store::sync::trouble_line(store) {
+        eprintln!("warning: {line}");
+    }
+}
+
+/// A spinner counting results for `push` and `pull` (terminals only).
+pub fn transfer_bar(progress: bool, verb: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !(progress && std::io::stderr().is_terminal()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    let style =
+        indicatif::ProgressStyle::with_template("{spinner} {prefix} {pos} results {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_prefix(verb.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Exit status of `push`/`pull`: 1 when the remote failed, a result was damaged or differs,
+/// or a stage's parameters are invalid; 0 otherwise (stages without a result are not errors).
+pub fn transfer_exit(t: &eqlab::exec::transfer::Transfer, store: &Store) -> std::process::ExitCode {
+    let remote_failed = store.remote().is_some_and(|r| r.trouble().is_some());
+    if remote_failed || !t.damaged.is_empty() || !t.differs.is_empty() || !t.errors.is_empty() {
+        std::process::ExitCode::from(1)
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
 }

@@ -3,7 +3,6 @@
 use anyhow::Result;
 use eqlab::exec::plan::{plan, reason};
 use eqlab::stages::Registry;
-use eqlab::store::Store;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -17,7 +16,7 @@ pub struct Args {
 /// Prints one line per stage: its action and the reason.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = a.file.load(registry)?;
-    let store = Store::open(store_dir)?;
+    let store = super::open_store(store_dir, &a.file.pipeline)?;
     let planned = plan(&p, registry, &store)?;
     let w = planned
         .iter()
@@ -26,18 +25,25 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
         .unwrap_or(5)
         .max(5);
     outln!("{:<w$}  {:<8}  why", "stage", "action");
-    let mut would_run = 0;
+    let (mut would_run, mut pull) = (0, 0);
     for (name, pl) in &planned {
         let (action, why) = reason(pl);
-        if action != "cached" {
-            would_run += 1;
+        match action.as_str() {
+            "cached" => {}
+            "pull" => pull += 1,
+            _ => would_run += 1,
         }
         outln!("{name:<w$}  {action:<8}  {why}");
     }
+    let from_remote = match (pull, store.remote()) {
+        (0, _) | (_, None) => String::new(),
+        (n, Some(r)) => format!("; {n} would come from the remote cache {}", r.url()),
+    };
     outln!(
-        "{} of {} stages would run or may run",
+        "{} of {} stages would run or may run{from_remote}",
         would_run,
         planned.len()
     );
+    super::warn_remote_trouble(&store);
     Ok(ExitCode::SUCCESS)
 }

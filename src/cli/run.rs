@@ -3,7 +3,6 @@
 use anyhow::{Context, Result};
 use eqlab::exec::{RunOptions, run, status, ui};
 use eqlab::stages::Registry;
-use eqlab::store::Store;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,7 +34,7 @@ pub struct Args {
 /// skipped, 130 after Ctrl-C.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = a.file.load(registry)?;
-    let store = Store::open(store_dir)?;
+    let store = super::open_store(store_dir, &a.file.pipeline)?;
     let cancel = Arc::new(AtomicBool::new(false));
     let c = cancel.clone();
     ctrlc::set_handler(move || {
@@ -70,6 +69,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     if let Some(why) = &log.not_saved {
         eprintln!("error: {why}");
     }
+    super::warn_remote_trouble(&store);
     if cancel.load(Ordering::SeqCst) {
         return Ok(ExitCode::from(130));
     }

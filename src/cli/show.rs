@@ -6,6 +6,7 @@ use eqlab::exec::plan::{Planned, plan, reason};
 use eqlab::spec::{Override, Pipeline};
 use eqlab::stages::Registry;
 use eqlab::store::Store;
+use eqlab::store::sync::Pulled;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -32,7 +33,7 @@ pub struct Args {
 /// Prints (or exports) the stored outputs of the stage's current key.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = super::load(&a.pipeline, registry, &a.set)?;
-    let store = Store::open(store_dir)?;
+    let store = super::open_store(store_dir, &a.pipeline)?;
     show(
         &p,
         registry,
@@ -59,12 +60,24 @@ fn show(
         .iter()
         .find(|(n, _)| n == stage)
         .ok_or_else(|| anyhow!("no stage '{stage}' in {}", p.file.display()))?;
-    let Planned::Cached(prep) = pl else {
-        bail!(
+    let prep = match pl {
+        Planned::Cached(prep) => prep,
+        // On the remote only: bring it in, then show it like a local result.
+        Planned::Remote(prep) => match store.pull(&prep.hash)? {
+            Pulled::Hit(..) => prep,
+            Pulled::Damaged(why) => bail!("the remote result of stage '{stage}' is damaged: {why}"),
+            Pulled::Miss => bail!(
+                "the remote result of stage '{stage}' could not be downloaded{}",
+                eqlab::store::sync::trouble_line(store)
+                    .map(|t| format!(": {t}"))
+                    .unwrap_or_default()
+            ),
+        },
+        _ => bail!(
             "stage '{stage}' has no stored result for its current parameters and inputs ({}); run `eqlab run {} --only {stage}` first",
             reason(pl).1,
             p.file.display()
-        );
+        ),
     };
     let r = store
         .record(&prep.hash)?

@@ -5,11 +5,14 @@
 //! finished; a failing stage — an error, a panic, a damaged input, a full disk — fails only
 //! that stage and stops only its dependents; the run log is always written; Ctrl-C stops
 //! scheduling, lets running stages notice the cancellation, and leaves nothing partial visible.
-//! The finance lives in `stages`, the disk layout in `store`.
+//! With a remote cache behind the store, a stage missing locally is downloaded from it when
+//! there (verified), and what this run computes is uploaded (`store::sync`). The finance lives
+//! in `stages`, the disk layout in `store`.
 
 pub mod plan;
 pub mod prepare;
 pub mod schedule;
+pub mod transfer;
 pub mod ui;
 
 use crate::graph::Dag;
@@ -17,6 +20,7 @@ use crate::spec::{Pipeline, StageDecl};
 use crate::stage::{Cancelled, Inputs, Outputs, Stage, StageCtx, Upstream};
 use crate::stages::Registry;
 use crate::store::record::{METRICS, host_name, metrics_table, now_rfc3339};
+use crate::store::sync::{Published, Pulled};
 use crate::store::{FileRef, Record, RecordMeta, RunLog, RunStage, Store};
 use crate::table::first_nonfinite;
 use anyhow::{Context, Result, anyhow, bail};
@@ -45,6 +49,8 @@ pub struct RunOptions {
 pub mod status {
     /// Reused from the store.
     pub const CACHED: &str = "cached";
+    /// Downloaded from the remote cache.
+    pub const PULLED: &str = "pulled";
     /// Computed in this run.
     pub const RAN: &str = "ran";
     /// Returned an error.
@@ -101,11 +107,21 @@ enum Msg {
     Done(usize, Result<Computed>, f64),
 }
 
-/// What computing a stage gave: the record, and whether another process computed it while
-/// this run waited for the key's lock.
+/// What computing a stage gave: the record, where it came from, and warnings to show.
 struct Computed {
     record: Record,
-    reused: bool,
+    got: Got,
+    warnings: Vec<String>,
+}
+
+/// Where a computed stage's record came from.
+enum Got {
+    /// Computed by this run.
+    Ran,
+    /// Another process computed it while this run waited for the key's lock.
+    Reused,
+    /// Downloaded from the remote cache (bytes).
+    Pulled(u64),
 }
 
 /// The message of a panic payload.
@@ -250,12 +266,17 @@ pub fn run(
                     .collect();
                 let tx = tx.clone();
                 let cancel = cancel.clone();
-                let bar = ui.start(name, &decl.kind);
+                let ui = &ui;
                 scope.spawn(move || {
                     let t = Instant::now();
-                    let ctx = StageCtx::new(prep.key.seed, bar, store.root().join("tmp"), cancel);
+                    // The bar appears only once the stage really computes (not when it is
+                    // reused or downloaded).
+                    let start = || {
+                        let bar = ui.start(name, &decl.kind);
+                        StageCtx::new(prep.key.seed, bar, store.root().join("tmp"), cancel.clone())
+                    };
                     let res = no_panic(name, || {
-                        compute(p, name, stage, store, &prep, &upstream, &ctx, force)
+                        compute(p, name, stage, store, &prep, &upstream, &start, force)
                     });
                     let _ = tx.send(Msg::Done(i, res, t.elapsed().as_secs_f64()));
                 });
@@ -271,16 +292,21 @@ pub fn run(
             let (o, ok) = match res {
                 Ok(Computed {
                     record,
-                    reused: true,
+                    got,
+                    warnings,
                 }) => {
-                    let o = RunStage::new(name, kind, status::CACHED)
-                        .key(&record.key)
-                        .error("reused: another run computed it while this one waited");
-                    done.insert(name.clone(), record);
-                    (o, true)
-                }
-                Ok(Computed { record, .. }) => {
-                    let o = RunStage::new(name, kind, status::RAN).key(&record.key);
+                    for w in &warnings {
+                        ui.warn(w);
+                    }
+                    let o = match got {
+                        Got::Ran => RunStage::new(name, kind, status::RAN),
+                        Got::Reused => RunStage::new(name, kind, status::CACHED)
+                            .error("reused: another run computed it while this one waited"),
+                        Got::Pulled(bytes) => RunStage::new(name, kind, status::PULLED).error(
+                            format!("from the remote cache ({:.1} kB)", bytes as f64 / 1e3),
+                        ),
+                    };
+                    let o = o.key(&record.key);
                     done.insert(name.clone(), record);
                     (o, true)
                 }
@@ -374,7 +400,9 @@ fn finish(
     outcome.insert(o.stage.clone(), o);
 }
 
-/// Computes one stage and stores it (under the per-key lock, so concurrent runs share work).
+/// Computes one stage and stores it (under the per-key lock, so concurrent runs share work),
+/// unless another process stored it meanwhile or the remote cache has it. `start` makes the
+/// stage's context (and shows its progress bar) when it really computes.
 #[allow(clippy::too_many_arguments)]
 fn compute(
     p: &Pipeline,
@@ -383,23 +411,41 @@ fn compute(
     store: &Store,
     prep: &prepare::Prepared,
     upstream: &[(String, Record)],
-    ctx: &StageCtx,
+    start: &dyn Fn() -> StageCtx,
     force: bool,
 ) -> Result<Computed> {
     let (_lock, waited) = store.lock_key(&prep.hash)?;
+    let mut warnings = Vec::new();
     if waited && !force {
         // Another process computed it while we waited.
         if let Lookup::Hit(r) = lookup(store, &prep.hash, true)? {
             return Ok(Computed {
                 record: *r,
-                reused: true,
+                got: Got::Reused,
+                warnings,
             });
         }
     }
+    if !force {
+        match store.pull(&prep.hash)? {
+            Pulled::Hit(r, bytes) => {
+                return Ok(Computed {
+                    record: *r,
+                    got: Got::Pulled(bytes),
+                    warnings,
+                });
+            }
+            Pulled::Damaged(why) => warnings.push(format!(
+                "the remote cache's result of stage '{name}' is damaged and was not used: {why}; recomputing"
+            )),
+            Pulled::Miss => {}
+        }
+    }
+    let ctx = start();
     let inputs = load_inputs(p, store, upstream)?;
     let started = now_rfc3339();
     let t = Instant::now();
-    let mut out = stage.run(ctx, &prep.params, &inputs)?;
+    let mut out = stage.run(&ctx, &prep.params, &inputs)?;
     check_finite(name, stage, &out)?;
     if out.tables.contains_key(METRICS) {
         bail!("stage '{name}' produced a table named '{METRICS}', a name reserved for its scalars");
@@ -452,9 +498,19 @@ fn compute(
     store
         .put_record(&record, &meta)
         .with_context(|| format!("storing the record of stage '{name}'"))?;
+    if let Published::Differs(outputs) = store.publish(&record)? {
+        warnings.push(format!(
+            "stage '{name}' ({}) is not deterministic: the remote cache already holds key {} with \
+             other outputs ({}); the remote's record is kept, this machine keeps its own",
+            prep.key.kind,
+            &record.key[..12],
+            outputs.join(", ")
+        ));
+    }
     Ok(Computed {
         record,
-        reused: false,
+        got: Got::Ran,
+        warnings,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Dry runs: what a run would do and why, without computing anything. Backs `eqlab plan`,
-//! `eqlab explain` and `eqlab show`.
+//! `eqlab explain` and `eqlab show`. With a remote cache, a stage missing locally is looked up
+//! there too (record and object existence; nothing is downloaded).
 
 use super::prepare::{Lookup, Prepared, lookup, nearest, prepare};
 use crate::graph::Dag;
@@ -15,6 +16,9 @@ pub enum Planned {
     /// A stored, verified result exists for the current key (`Store::record` and
     /// `Store::meta` give it and who computed it).
     Cached(Prepared),
+    /// Not in the local store, but the remote cache has it (record and every object): a run
+    /// would download it.
+    Remote(Prepared),
     /// It would run: no (intact) result for the current key.
     Run {
         /// The current key.
@@ -67,6 +71,11 @@ pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(Str
                 Planned::Cached(prep)
             }
             other => {
+                if let Some(r) = store.probe(&prep.hash)? {
+                    done.insert(name.clone(), r);
+                    out.push((name, Planned::Remote(prep)));
+                    continue;
+                }
                 let damaged = match other {
                     Lookup::Damaged(why) => Some(why),
                     _ => None,
@@ -124,6 +133,13 @@ pub fn reason(pl: &Planned) -> (String, String) {
         Planned::Cached(prep) => (
             "cached".into(),
             format!("stored under key {}", &prep.hash[..12.min(prep.hash.len())]),
+        ),
+        Planned::Remote(prep) => (
+            "pull".into(),
+            format!(
+                "on the remote cache under key {}",
+                &prep.hash[..12.min(prep.hash.len())]
+            ),
         ),
         Planned::Run {
             nearest, damaged, ..

@@ -115,8 +115,13 @@ pub fn summary(log: &RunLog) -> String {
         ));
     }
     let count = |x: &str| log.stages.iter().filter(|s| s.status == x).count();
+    // Only runs with a remote cache pull; other summaries keep their familiar shape.
+    let pulled = match count(super::status::PULLED) {
+        0 => String::new(),
+        n => format!(", {n} pulled"),
+    };
     s.push_str(&format!(
-        "{} stages: {} ran, {} cached, {} failed, {} skipped, {} interrupted ({:.2}s)\n",
+        "{} stages: {} ran, {} cached{pulled}, {} failed, {} skipped, {} interrupted ({:.2}s)\n",
         log.stages.len(),
         count(super::status::RAN),
         count(super::status::CACHED),

@@ -457,7 +457,7 @@ fn dag_svg(p: &Pipeline, status: &BTreeMap<&str, &crate::store::RunStage>) -> St
             Some(r) => (
                 match r.status.as_str() {
                     "ran" => "#dff0d8",
-                    "cached" => "#e8eef7",
+                    "cached" | "pulled" => "#e8eef7",
                     "failed" => "#f2dede",
                     _ => "#fcf8e3",
                 },

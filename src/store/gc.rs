@@ -149,3 +149,75 @@ fn current_keys(store: &Store) -> Result<HashSet<String>> {
     }
     Ok(latest.into_values().collect())
 }
+
+/// What `gc --remote` removed (or would remove) from the remote cache.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RemoteGcReport {
+    /// Records on the remote.
+    pub records: usize,
+    /// Records that could not be read or verified (kept: a run overwrites them when it
+    /// recomputes their key).
+    pub bad_records: usize,
+    /// Objects deleted (no record references them, older than the grace period).
+    pub objects: usize,
+    /// Bytes freed.
+    pub bytes: u64,
+    /// Objects kept.
+    pub kept_objects: usize,
+    /// Unreferenced objects kept because they are younger than the grace period (an upload
+    /// whose record is not written yet).
+    pub young_objects: usize,
+}
+
+/// Deletes remote objects (`cas/`) that no remote record (`ac/`) references and that are older
+/// than `grace` (so an upload in progress, whose record comes last, is never cut from under it).
+/// Old records themselves are expired by the bucket's lifecycle rule on `ac/` (see
+/// `eqlab gc --help`); a record whose objects were expired is detected as damaged and
+/// recomputed.
+pub fn gc_remote(
+    remote: &super::remote::Remote,
+    grace: Duration,
+    dry_run: bool,
+) -> Result<RemoteGcReport> {
+    use super::remote::Remote;
+    let mut report = RemoteGcReport::default();
+    let records = remote.list("ac").context("listing the remote's records")?;
+    let keys: Vec<String> = records
+        .iter()
+        .map(|l| l.name.clone())
+        .filter(|k| record::is_hash(k))
+        .collect();
+    report.records = keys.len();
+    let mut referenced: HashSet<String> = HashSet::new();
+    for (key, bytes) in keys.iter().zip(remote.get_records(&keys)?) {
+        let r = bytes
+            .and_then(|b| serde_json::from_slice::<super::Record>(&b).ok())
+            .filter(|r| r.verify(key).is_ok());
+        match r {
+            Some(r) => {
+                referenced.extend(r.tables.values().map(|t| t.file_b3.clone()));
+                referenced.extend(r.files.values().map(|f| f.object.clone()));
+            }
+            None => report.bad_records += 1,
+        }
+    }
+    let mut doomed = Vec::new();
+    for o in remote.list("cas").context("listing the remote's objects")? {
+        if referenced.contains(&o.name) {
+            report.kept_objects += 1;
+        } else if o.age_s < grace.as_secs() {
+            report.young_objects += 1;
+            report.kept_objects += 1;
+        } else {
+            report.objects += 1;
+            report.bytes += o.size;
+            doomed.push(Remote::object_path(&o.name));
+        }
+    }
+    if !dry_run {
+        remote
+            .delete_many(&doomed)
+            .context("deleting unreferenced remote objects")?;
+    }
+    Ok(report)
+}

@@ -15,6 +15,9 @@
 //!   tmp/                              half-written files; never referenced
 //! ```
 //!
+//! A remote cache (S3 or a shared directory, `remote`) may stand behind the local store; `sync`
+//! moves results between the two with the same guarantees.
+//!
 //! Every write goes to `tmp/` first, is fsynced, renamed into place, and the directory is
 //! fsynced, so a crash leaves at worst an unreferenced temporary file (and a failed write removes
 //! its temporary at once). Every read is verified: objects against their hash, records against
@@ -25,7 +28,9 @@
 
 pub mod gc;
 pub mod record;
+pub mod remote;
 pub mod stat_cache;
+pub mod sync;
 
 use crate::table::{Table, logical_hash};
 use anyhow::{Context, Result, anyhow, bail};
@@ -69,6 +74,8 @@ pub struct Store {
     root: PathBuf,
     /// Loaded stat-cache files by name (`<stage-key>` or `inputs`).
     state: Arc<Mutex<HashMap<String, Arc<Mutex<StatFile>>>>>,
+    /// The remote cache behind this store, if one is configured (see `sync`).
+    remote: Option<Arc<remote::Remote>>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -87,7 +94,14 @@ impl Store {
         Ok(Store {
             root: root.to_path_buf(),
             state: Arc::default(),
+            remote: None,
         })
+    }
+
+    /// This store with a remote cache behind it (see `sync`, `remote`).
+    pub fn with_remote(mut self, remote: remote::Remote) -> Store {
+        self.remote = Some(Arc::new(remote));
+        self
     }
 
     /// The stat-cache file `state/<name>`, loaded on first use.

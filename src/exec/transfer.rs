@@ -1,0 +1,197 @@
+//! Explicit sync of a pipeline's results with the remote cache (`eqlab push`, `eqlab pull`):
+//! which records a pipeline uses now, found by walking its DAG as a run would (a stage's key
+//! needs its upstream records), without computing anything. The transfers themselves are
+//! `store::sync`'s.
+
+use super::prepare::{Lookup, lookup, prepare};
+use crate::graph::Dag;
+use crate::spec::Pipeline;
+use crate::stages::Registry;
+use crate::store::sync::{Published, Pulled};
+use crate::store::{Record, Store};
+use anyhow::{Result, anyhow};
+use std::collections::{BTreeMap, HashSet};
+
+/// What a push or pull did, for the summary.
+#[derive(Debug, Default)]
+pub struct Transfer {
+    /// Stage instances of the pipeline.
+    pub stages: usize,
+    /// Results already where they had to go (pull: in the local store; push: on the remote).
+    pub present: usize,
+    /// Results moved.
+    pub moved: usize,
+    /// Bytes moved (objects and records).
+    pub bytes: u64,
+    /// Stages with no result at the source (and, for pull, stages below them, whose keys
+    /// cannot be known).
+    pub missing: Vec<String>,
+    /// Stages whose remote result is damaged, with why (pull).
+    pub damaged: Vec<(String, String)>,
+    /// Stages whose parameters or input files are invalid, with why.
+    pub errors: Vec<(String, String)>,
+    /// Stages the remote holds with other outputs (push: not deterministic).
+    pub differs: Vec<(String, Vec<String>)>,
+}
+
+/// One wave of the walk: stages whose upstream results are all known.
+fn wave(
+    p: &Pipeline,
+    remaining: Vec<String>,
+    done: &BTreeMap<String, Record>,
+    blocked: &mut HashSet<String>,
+    t: &mut Transfer,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let (mut ready, mut later) = (Vec::new(), Vec::new());
+    for name in remaining {
+        let decl = p
+            .stage(&name)
+            .ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
+        if decl.needs.iter().any(|n| blocked.contains(n)) {
+            blocked.insert(name.clone());
+            t.missing.push(name);
+        } else if decl.needs.iter().all(|n| done.contains_key(n)) {
+            ready.push(name);
+        } else {
+            later.push(name);
+        }
+    }
+    Ok((ready, later))
+}
+
+/// The key of each stage of `ready` (errors go to `t.errors` and block their dependents).
+fn keys(
+    p: &Pipeline,
+    registry: &Registry,
+    store: &Store,
+    ready: Vec<String>,
+    done: &BTreeMap<String, Record>,
+    blocked: &mut HashSet<String>,
+    t: &mut Transfer,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::with_capacity(ready.len());
+    for name in ready {
+        let decl = p
+            .stage(&name)
+            .ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
+        let stage = registry
+            .get(&decl.kind)
+            .ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
+        match prepare(p, decl, stage, done, store) {
+            Ok(prep) => out.push((name, prep.hash)),
+            Err(e) => {
+                blocked.insert(name.clone());
+                t.errors.push((name, format!("{e:#}")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Brings every result of the pipeline's current keys that the local store lacks in from
+/// the remote, wave by wave (the keys of a wave need the records of the waves before it), each
+/// wave's keys fetched concurrently. `each` is called after every remote lookup.
+pub fn pull(
+    p: &Pipeline,
+    registry: &Registry,
+    store: &Store,
+    each: &(dyn Fn(&Pulled) + Sync),
+) -> Result<Transfer> {
+    let _shared = store.store_lock(false)?;
+    let mut remaining = Dag::new(p).order();
+    let mut t = Transfer {
+        stages: remaining.len(),
+        ..Transfer::default()
+    };
+    let mut done: BTreeMap<String, Record> = BTreeMap::new();
+    let mut blocked: HashSet<String> = HashSet::new();
+    while !remaining.is_empty() {
+        let (ready, later) = wave(p, remaining, &done, &mut blocked, &mut t)?;
+        if ready.is_empty() {
+            t.missing.extend(later);
+            break;
+        }
+        let mut misses = Vec::new();
+        for (name, key) in keys(p, registry, store, ready, &done, &mut blocked, &mut t)? {
+            match lookup(store, &key, true)? {
+                Lookup::Hit(r) => {
+                    t.present += 1;
+                    done.insert(name, *r);
+                }
+                _ => misses.push((name, key)),
+            }
+        }
+        let wanted: Vec<String> = misses.iter().map(|(_, k)| k.clone()).collect();
+        for ((name, _), got) in misses.into_iter().zip(store.pull_many(&wanted, each)?) {
+            match got {
+                Pulled::Hit(r, bytes) => {
+                    t.moved += 1;
+                    t.bytes += bytes;
+                    done.insert(name, *r);
+                }
+                Pulled::Miss => {
+                    blocked.insert(name.clone());
+                    t.missing.push(name);
+                }
+                Pulled::Damaged(why) => {
+                    blocked.insert(name.clone());
+                    t.damaged.push((name, why));
+                }
+            }
+        }
+        remaining = later;
+    }
+    store.save_state();
+    Ok(t)
+}
+
+/// Uploads every result of the pipeline's current keys that the local store has and the
+/// remote lacks (objects first, then the record). `each` is called after every record.
+pub fn push(
+    p: &Pipeline,
+    registry: &Registry,
+    store: &Store,
+    each: &(dyn Fn(&Published) + Sync),
+) -> Result<Transfer> {
+    let _shared = store.store_lock(false)?;
+    let mut remaining = Dag::new(p).order();
+    let mut t = Transfer {
+        stages: remaining.len(),
+        ..Transfer::default()
+    };
+    let mut done: BTreeMap<String, Record> = BTreeMap::new();
+    let mut blocked: HashSet<String> = HashSet::new();
+    while !remaining.is_empty() {
+        let (ready, later) = wave(p, remaining, &done, &mut blocked, &mut t)?;
+        if ready.is_empty() {
+            t.missing.extend(later);
+            break;
+        }
+        for (name, key) in keys(p, registry, store, ready, &done, &mut blocked, &mut t)? {
+            match lookup(store, &key, false)? {
+                Lookup::Hit(r) => {
+                    done.insert(name, *r);
+                }
+                _ => {
+                    blocked.insert(name.clone());
+                    t.missing.push(name);
+                }
+            }
+        }
+        remaining = later;
+    }
+    store.save_state();
+    let (names, records): (Vec<String>, Vec<Record>) = done.into_iter().unzip();
+    for (name, got) in names.into_iter().zip(store.publish_many(&records, each)?) {
+        match got {
+            Published::Uploaded(bytes) => {
+                t.moved += 1;
+                t.bytes += bytes;
+            }
+            Published::Same => t.present += 1,
+            Published::Differs(outputs) => t.differs.push((name, outputs)),
+            Published::Skipped => {}
+        }
+    }
+    Ok(t)
+}
