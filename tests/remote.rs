@@ -509,3 +509,141 @@ stages:
         }
     }
 }
+
+/// eqlab for `p` with the remote settings of the environment cleared (only eqlab.toml and
+/// flags count).
+fn plain(p: &Project, args: &[&str]) -> Command {
+    let mut c = p.cmd(args);
+    for v in [
+        "EQLAB_REMOTE",
+        "EQLAB_REMOTE_MODE",
+        "EQLAB_REMOTE_REQUIRED",
+        "AWS_ENDPOINT_URL",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+#[test]
+fn settings_come_from_eqlab_toml_flags_and_environment_with_their_sources() {
+    let p = Project::new();
+    let shared = p.path().join("shared-cache");
+    p.write(
+        "eqlab.toml",
+        &format!(
+            "[remote]\nurl = \"file://{}\"\nmode = \"read\"\n",
+            shared.display()
+        ),
+    );
+    std::fs::create_dir_all(p.path().join("sub")).unwrap();
+    let f = p.write("sub/chain.yaml", CHAIN);
+    let o = plain(&p, &["remote", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    let toml = p.path().join("eqlab.toml");
+    assert!(
+        out.contains(&format!("file://{}", shared.display()))
+            && out.contains(&format!("({})", toml.display())),
+        "{out}"
+    );
+    assert!(out.contains("mode         read "), "{out}");
+    assert!(out.contains("ok: read access"), "{out}");
+    // A flag beats the environment, which beats the file.
+    let o = plain(&p, &["remote", "--remote-mode", "read-write"])
+        .env("EQLAB_REMOTE_MODE", "off")
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("read-write   (command line --remote-mode)"),
+        "{out}"
+    );
+    let o = plain(&p, &["remote"])
+        .env("EQLAB_REMOTE_MODE", "read-write")
+        .output()
+        .unwrap();
+    assert!(
+        text(&o.stdout).contains("(environment EQLAB_REMOTE_MODE)"),
+        "{}",
+        text(&o.stdout)
+    );
+    // Errors name the file, the line and the key; a bad mode names where it came from.
+    p.write(
+        "eqlab.toml",
+        "[remote]\nurl = \"file:///x\"\nsecret_key = \"k\"\n",
+    );
+    let o = plain(&p, &["remote"]).output().unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("eqlab.toml") && err.contains("line 3") && err.contains("secret_key"),
+        "{err}"
+    );
+    p.write(
+        "eqlab.toml",
+        "[remote]\nurl = \"file:///x\"\nmode = \"sometimes\"\n",
+    );
+    let o = plain(&p, &["run", f.to_str().unwrap()]).output().unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sometimes") && err.contains("eqlab.toml"),
+        "{err}"
+    );
+    // No remote anywhere: push says how to configure one.
+    std::fs::remove_file(p.path().join("eqlab.toml")).unwrap();
+    let o = plain(&p, &["push", f.to_str().unwrap()]).output().unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no remote cache is configured"), "{err}");
+}
+
+#[test]
+fn a_shared_directory_works_as_a_remote_without_any_server() {
+    let (a, b) = (Project::new(), Project::new());
+    let shared = a.path().join("shared");
+    let url = format!("file://{}", shared.display());
+    let f = a.write("chain.yaml", CHAIN).to_str().unwrap().to_owned();
+    let o = plain(&a, &["run", &f, "--no-progress", "--remote", &url])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = plain(&b, &["run", &f, "--no-progress", "--remote", &url])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        b.last_run().values().all(|s| s == "pulled"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(contents(&a.store()), contents(&b.store()));
+}
+
+#[test]
+fn a_stage_whose_outputs_differ_from_the_remote_is_reported_as_not_deterministic() {
+    let Some(s3) = server() else { return };
+    let (a, f) = seeded(&s3);
+    // Another machine's record of a's key with other outputs (a valid, sealed record).
+    let mut r: eqlab::store::Record =
+        serde_json::from_slice(&std::fs::read(a.record_path("a")).unwrap()).unwrap();
+    for t in r.tables.values_mut() {
+        t.file_b3 = "0".repeat(64);
+    }
+    let theirs = eqlab::store::Record::new(r.components, r.tables, r.files, r.scalars);
+    s3.put(
+        &format!("ac/{}", theirs.key),
+        &serde_json::to_vec_pretty(&theirs).unwrap(),
+    );
+    let b = Project::new();
+    let o = s3.run(&b, &["run", &f, "--no-progress", "--force", "a"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("stage 'a' (generate) is not deterministic") && err.contains("table"),
+        "{err}"
+    );
+}
