@@ -5,7 +5,7 @@ EQLAB := target/debug/eqlab
 # 500 data), Sections 6–7 (Riccati, PDE, deep BSDE training) and the Reinforced-GAN paper.
 PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml pipelines/gms-fbsde.yaml pipelines/rgan.yaml
 
-.PHONY: build run test lint fmt schema fuzz bench-engine bench-science bench-train bench-rgan stage-versions clean
+.PHONY: build run test lint fmt schema fuzz bench-engine bench-remote bench-science bench-train bench-rgan stage-versions clean
 
 build:
 	$(CARGO) build --bins
@@ -43,6 +43,10 @@ bench-engine: build
 	bash benches/engine.sh
 
 ## cost_ode + turnover_matching and simulate_equilibrium against scipy/numpy references.
+## The remote cache: eqlab push/pull vs dvc push/pull to one S3 server (moto, started by the script).
+bench-remote:
+	bash benches/remote.sh
+
 bench-science:
 	bash benches/science.sh
 

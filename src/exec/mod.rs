@@ -27,9 +27,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use prepare::{Lookup, lookup, prepare};
 use schedule::Scheduler;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 /// Options of one run.
@@ -124,6 +124,45 @@ enum Got {
     Pulled(u64),
 }
 
+/// Compute slots: at most `jobs` stages compute at once, however many are being looked up.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// A taken compute slot, given back when dropped.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot.
+    fn take(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(PoisonError::into_inner);
+        *free += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 /// The message of a panic payload.
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
@@ -154,6 +193,13 @@ pub fn run(
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         opts.jobs
+    };
+    // With a remote cache, more stages than `jobs` may be looked up and downloaded at once
+    // (network-bound); computing still takes one of `jobs` slots.
+    let slots = Slots::new(jobs);
+    let in_flight = match store.remote() {
+        Some(r) if r.readable() => jobs.max(crate::store::remote::CONCURRENCY),
+        _ => jobs,
     };
     let ui = ui::Ui::new(opts.progress);
     let started = now_rfc3339();
@@ -209,7 +255,7 @@ pub fn run(
             let cancelled = cancel.load(std::sync::atomic::Ordering::Relaxed);
             // Start ready stages (lowest position first) while there is room; after Ctrl-C only
             // settle those whose upstream did not finish (skipped), start nothing.
-            while running < jobs || cancelled {
+            while running < in_flight || cancelled {
                 let Some(i) = sched.pop_ready() else {
                     break;
                 };
@@ -266,14 +312,21 @@ pub fn run(
                     .collect();
                 let tx = tx.clone();
                 let cancel = cancel.clone();
-                let ui = &ui;
+                let (ui, slots) = (&ui, &slots);
                 scope.spawn(move || {
                     let t = Instant::now();
-                    // The bar appears only once the stage really computes (not when it is
-                    // reused or downloaded).
+                    // A compute slot, and the bar, only once the stage really computes (not
+                    // when it is reused or downloaded).
                     let start = || {
+                        let slot = slots.take();
                         let bar = ui.start(name, &decl.kind);
-                        StageCtx::new(prep.key.seed, bar, store.root().join("tmp"), cancel.clone())
+                        let ctx = StageCtx::new(
+                            prep.key.seed,
+                            bar,
+                            store.root().join("tmp"),
+                            cancel.clone(),
+                        );
+                        (slot, ctx)
                     };
                     let res = no_panic(name, || {
                         compute(p, name, stage, store, &prep, &upstream, &start, force)
@@ -404,14 +457,14 @@ fn finish(
 /// unless another process stored it meanwhile or the remote cache has it. `start` makes the
 /// stage's context (and shows its progress bar) when it really computes.
 #[allow(clippy::too_many_arguments)]
-fn compute(
+fn compute<'s>(
     p: &Pipeline,
     name: &str,
     stage: &dyn Stage,
     store: &Store,
     prep: &prepare::Prepared,
     upstream: &[(String, Record)],
-    start: &dyn Fn() -> StageCtx,
+    start: &dyn Fn() -> (Slot<'s>, StageCtx),
     force: bool,
 ) -> Result<Computed> {
     let (_lock, waited) = store.lock_key(&prep.hash)?;
@@ -441,7 +494,7 @@ fn compute(
             Pulled::Miss => {}
         }
     }
-    let ctx = start();
+    let (_slot, ctx) = start();
     let inputs = load_inputs(p, store, upstream)?;
     let started = now_rfc3339();
     let t = Instant::now();
