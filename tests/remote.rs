@@ -372,6 +372,12 @@ fn a_damaged_remote_record_is_named_and_overwritten() {
     let c = Project::new();
     let out = s3.ok(&c, &["run", &f, "--no-progress"]);
     assert!(c.last_run().values().all(|s| s == "pulled"), "{out}");
+    // A forced recompute that finds the remote record damaged replaces it too.
+    s3.put(&format!("ac/{key}"), b"garbage");
+    s3.ok(&a, &["run", &f, "--no-progress", "--force", "a"]);
+    let d = Project::new();
+    let out = s3.ok(&d, &["run", &f, "--no-progress"]);
+    assert!(d.last_run().values().all(|s| s == "pulled"), "{out}");
 }
 
 #[test]

@@ -40,6 +40,9 @@ use std::time::Duration;
 /// Requests in flight at once for batched calls.
 pub const CONCURRENCY: usize = 16;
 
+/// Objects up to this size are uploaded without asking first whether the remote has them.
+const SMALL_OBJECT: u64 = 256 << 10;
+
 /// Objects larger than this are uploaded in parts of this size (multipart upload).
 const PART: usize = 8 << 20;
 
@@ -440,16 +443,22 @@ impl Remote {
         Ok(Download::Verified(size))
     }
 
-    /// Uploads objects concurrently, `(name, local file)`: skipped when the remote has the
-    /// name (unless it was found bad); large files go up in parts. Returns bytes uploaded.
+    /// Uploads objects concurrently, `(name, local file)`. A small object is simply put (the
+    /// same name is the same bytes, so writing it again is harmless and costs one request, as
+    /// a check would); a larger one only when the remote lacks it or it was found bad. Large
+    /// files go up in parts. Returns bytes uploaded.
     pub fn upload_many(&self, items: &[(String, std::path::PathBuf)]) -> Result<u64> {
-        let names: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(u64::MAX);
+        let (small, large): (Vec<_>, Vec<_>) =
+            items.iter().partition(|(_, p)| size(p) <= SMALL_OBJECT);
+        let names: Vec<String> = large.iter().map(|(n, _)| n.clone()).collect();
         let exist = self.objects_exist(&names)?;
-        let todo: Vec<&(String, std::path::PathBuf)> = items
-            .iter()
+        let todo: Vec<&(String, std::path::PathBuf)> = large
+            .into_iter()
             .zip(exist)
             .filter(|((n, _), e)| !e || self.is_bad(&Self::object_path(n)))
             .map(|(i, _)| i)
+            .chain(small)
             .collect();
         let sizes = self.rt.block_on(
             futures::stream::iter(todo.iter().map(|(n, src)| self.upload(n, src)))
@@ -718,8 +727,15 @@ mod tests {
         std::fs::write(&src, b"payload").unwrap();
         let name = blake3::hash(b"payload").to_hex().to_string();
         assert_eq!(r.upload_many(&[(name.clone(), src.clone())]).unwrap(), 7);
-        // Already there: nothing uploaded again.
-        assert_eq!(r.upload_many(&[(name.clone(), src)]).unwrap(), 0);
+        // A small object is put again (as cheap as asking); a large one the remote has is not.
+        assert_eq!(r.upload_many(&[(name.clone(), src)]).unwrap(), 7);
+        let large = vec![7u8; 300 << 10];
+        let src_large = d.path().join("large");
+        std::fs::write(&src_large, &large).unwrap();
+        let large_name = blake3::hash(&large).to_hex().to_string();
+        let item = [(large_name, src_large)];
+        assert_eq!(r.upload_many(&item).unwrap(), 300 << 10);
+        assert_eq!(r.upload_many(&item).unwrap(), 0);
         let dest = d.path().join("dest");
         let got = r.download_many(&[(name.clone(), dest.clone())]).unwrap();
         assert!(matches!(got[0], Download::Verified(7)), "{got:?}");

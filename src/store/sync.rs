@@ -241,9 +241,19 @@ impl Store {
         match remote.create_record(&r.key, &bytes) {
             Ok(Created::New) => Ok(Published::Uploaded(sent + bytes.len() as u64)),
             Ok(Created::Exists(theirs)) => {
-                let theirs: Record = match serde_json::from_slice(&theirs) {
-                    Ok(t) => t,
-                    Err(_) => return Ok(Published::Same),
+                let theirs = serde_json::from_slice::<Record>(&theirs)
+                    .ok()
+                    .filter(|t| t.verify(&r.key).is_ok());
+                let Some(theirs) = theirs else {
+                    // The remote's record is damaged: replace it with this good one.
+                    remote.mark_bad(&Remote::record_path(&r.key));
+                    return match remote.create_record(&r.key, &bytes) {
+                        Ok(_) => Ok(Published::Uploaded(sent + bytes.len() as u64)),
+                        Err(e) => {
+                            remote.fail(&format!("replacing the record ac/{}", r.key), e)?;
+                            Ok(Published::Skipped)
+                        }
+                    };
                 };
                 let d = differing_outputs(r, &theirs);
                 Ok(if d.is_empty() {
