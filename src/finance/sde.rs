@@ -7,7 +7,9 @@
 //! proportional — projected random walk with the Asmussen–Glynn–Pitman boundary shift
 //! `ℓ' = ℓ − 0.5826 δ√h`. Each path has its own ChaCha8 stream seeded from (seed, path index);
 //! paths run in parallel with rayon and are reduced in path order, so results are bit-identical
-//! for any thread count.
+//! for any thread count. Paths are simulated in blocks of `BLOCK_PATHS` in lock-step; on x86_64
+//! CPUs with AVX2 the block code runs compiled a second time for AVX2 (chosen at run time: wider
+//! vectors over the same independent lanes, no FMA, no reordered sums), with the same bits.
 //!
 //! ACF convention: per-path sample ACFs (each path demeaned by its own mean) averaged over
 //! paths. Pooled moments (mean, sd, CV) are over all path-days after burn-in.
@@ -393,6 +395,7 @@ impl Stepper {
     /// turnover increments added, and `xi` holds the day's standard normals substep by substep
     /// (`xi[s * n + b]` for `n = x.len()` paths). Each path's arithmetic is the same as
     /// stepping it alone; the paths' independent chains only let the CPU overlap them.
+    #[inline(always)]
     fn advance(&self, x: &mut [f64], turn: &mut [f64], xi: &[f64], h: f64) {
         let n = x.len();
         let turn = &mut turn[..n];
@@ -413,11 +416,32 @@ impl Stepper {
                 noise,
                 implicit: false,
             } => {
+                // Per row, the drifts of up to BLOCK_PATHS paths first (table lookups only, so
+                // that they overlap), the rare ones off the table again, then the updates.
+                let mut r = [0.0; BLOCK_PATHS];
                 for z in rows {
-                    for ((xb, tb), &zb) in x.iter_mut().zip(turn.iter_mut()).zip(z) {
-                        let r = table.value(*xb);
-                        *xb += r * h + noise * zb;
-                        *tb += r.abs() * h;
+                    for ((x, turn), z) in x
+                        .chunks_mut(BLOCK_PATHS)
+                        .zip(turn.chunks_mut(BLOCK_PATHS))
+                        .zip(z.chunks(BLOCK_PATHS))
+                    {
+                        let r = &mut r[..x.len()];
+                        let mut on_table = true;
+                        for (rb, &xb) in r.iter_mut().zip(x.iter()) {
+                            (*rb, on_table) = match table.segment(xb) {
+                                Some((t, [a, d])) => (a + t * d, on_table),
+                                None => (0.0, false),
+                            };
+                        }
+                        if !on_table {
+                            for (rb, &xb) in r.iter_mut().zip(x.iter()) {
+                                *rb = table.value(xb);
+                            }
+                        }
+                        for (((xb, tb), &zb), &rb) in x.iter_mut().zip(turn).zip(z).zip(&*r) {
+                            *xb += rb * h + noise * zb;
+                            *tb += rb.abs() * h;
+                        }
                     }
                 }
             }
@@ -542,12 +566,43 @@ fn hist_range(m: &ModelSpec) -> (f64, f64) {
 }
 
 /// Most paths one task simulates in lock-step (see [`Stepper::advance`]).
-const BLOCK_PATHS: usize = 8;
+const BLOCK_PATHS: usize = 16;
 
 /// Simulates paths `paths` (at most [`BLOCK_PATHS`]) together; returns their accumulators in
 /// path order. Path `p` draws its normals from its own stream seeded by [`path_seed`], one per
-/// substep, so its results do not depend on the block it is in.
+/// substep, so its results do not depend on the block it is in. On x86_64 CPUs with AVX2 the
+/// same code runs compiled for AVX2 (wider vectors over the same independent lanes, no FMA),
+/// which gives the same bits.
 fn simulate_block(
+    cfg: &SimConfig,
+    models: &[ModelSpec],
+    steppers: &[Stepper],
+    paths: std::ops::Range<usize>,
+) -> Result<Vec<Vec<PathAcc>>> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `simulate_block_avx2` only needs AVX2, which the CPU has (checked just above).
+        return unsafe { simulate_block_avx2(cfg, models, steppers, paths) };
+    }
+    simulate_block_with::<4>(cfg, models, steppers, paths)
+}
+
+/// [`simulate_block_with`] compiled for AVX2 (16 vector registers: 8 lags per ACF pass).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn simulate_block_avx2(
+    cfg: &SimConfig,
+    models: &[ModelSpec],
+    steppers: &[Stepper],
+    paths: std::ops::Range<usize>,
+) -> Result<Vec<Vec<PathAcc>>> {
+    simulate_block_with::<8>(cfg, models, steppers, paths)
+}
+
+/// The body of [`simulate_block`], inlined into each compiled version; `LAGS` is the number of
+/// ACF lags per pass of [`lagged_dots`] (no result depends on it).
+#[inline(always)]
+fn simulate_block_with<const LAGS: usize>(
     cfg: &SimConfig,
     models: &[ModelSpec],
     steppers: &[Stepper],
@@ -557,6 +612,7 @@ fn simulate_block(
     let m = cfg.substeps;
     let h = 1.0 / m as f64;
     let nm = models.len();
+    let days = cfg.n_days;
     let mut rngs: Vec<ChaCha8Rng> = paths
         .clone()
         .map(|p| ChaCha8Rng::seed_from_u64(path_seed(cfg.seed, p)))
@@ -564,13 +620,17 @@ fn simulate_block(
     let mut xi = vec![0.0; m * n];
     let mut x = vec![0.0; nm * n];
     let mut turn = vec![0.0; nm * n];
-    // Daily series and their moments and histograms, model-major: series `j * n + b` is model
-    // j on the block's path b. Updating all series day by day interleaves their (otherwise
-    // serial, division-bound) Welford chains.
-    let mut xs = vec![Vec::with_capacity(cfg.n_days); nm * n];
-    let mut ts = vec![Vec::with_capacity(cfg.n_days); nm * n];
-    let mut xw = vec![Welford::default(); nm * n];
-    let mut tw = vec![Welford::default(); nm * n];
+    // Daily series, model-major: series `k = j * n + b` (model j on the block's path b) is
+    // `xs[k * days..][..days]`. Their moments (Welford, as mean and m2 arrays: every series has
+    // the same count) and histograms are updated day by day for all series at once, which
+    // interleaves their otherwise serial, division-bound chains.
+    let len = (nm * n).checked_mul(days).ok_or_else(|| {
+        FinanceError::InvalidConfig(format!("{days} days x {} series is too many", nm * n))
+    })?;
+    let mut xs = vec![0.0; len];
+    let mut ts = vec![0.0; len];
+    let (mut x_mean, mut x_m2) = (vec![0.0; nm * n], vec![0.0; nm * n]);
+    let (mut t_mean, mut t_m2) = (vec![0.0; nm * n], vec![0.0; nm * n]);
     let mut hists = Vec::with_capacity(nm * n);
     for model in models {
         let (lo, hi) = hist_range(model);
@@ -578,7 +638,7 @@ fn simulate_block(
         hists.extend(std::iter::repeat_n(hist, n));
     }
     let widths: Vec<f64> = hists.iter().map(Histogram::width).collect();
-    for day in 0..cfg.burn_in_days + cfg.n_days {
+    for day in 0..cfg.burn_in_days + days {
         for (b, rng) in rngs.iter_mut().enumerate() {
             for z in xi[b..].iter_mut().step_by(n) {
                 *z = rng.sample(StandardNormal);
@@ -592,21 +652,29 @@ fn simulate_block(
         {
             st.advance(xj, tj, &xi, h);
         }
-        if day >= cfg.burn_in_days {
-            for (((sx, st), &xv), &tv) in xs.iter_mut().zip(&mut ts).zip(&x).zip(&turn) {
-                sx.push(xv);
-                st.push(tv);
+        if let Some(rec) = day.checked_sub(cfg.burn_in_days) {
+            for ((sx, st), (&xv, &tv)) in xs
+                .chunks_exact_mut(days)
+                .zip(ts.chunks_exact_mut(days))
+                .zip(x.iter().zip(&turn))
+            {
+                sx[rec] = xv;
+                st[rec] = tv;
             }
-            for (((w, hist), &width), &xv) in xw.iter_mut().zip(&mut hists).zip(&widths).zip(&x) {
+            for ((hist, &width), &xv) in hists.iter_mut().zip(&widths).zip(&x) {
                 hist_add(hist, width, xv);
-                w.push(xv);
             }
-            for (w, &tv) in tw.iter_mut().zip(&turn) {
-                w.push(tv);
-            }
+            let count = (rec + 1) as f64;
+            welford_push(count, &mut x_mean, &mut x_m2, &x);
+            welford_push(count, &mut t_mean, &mut t_m2, &turn);
         }
     }
-    let max_lag = cfg.max_lag.min(cfg.n_days - 1);
+    let max_lag = cfg.max_lag.min(days - 1);
+    let welford = |mean: f64, m2: f64| Welford {
+        n: days as u64,
+        mean,
+        m2,
+    };
     let mut hists: Vec<Option<Histogram>> = hists.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(n);
     for (b, path) in paths.enumerate() {
@@ -614,18 +682,18 @@ fn simulate_block(
         let mut accs = Vec::with_capacity(nm);
         for j in 0..nm {
             let k = j * n + b;
-            let (xs, ts) = (&xs[k], &ts[k]);
+            let (xs, ts) = (&xs[k * days..][..days], &ts[k * days..][..days]);
             let sample = keep.then(|| SamplePath {
                 path,
-                x: xs.clone(),
+                x: xs.to_vec(),
                 premium: xs.iter().map(|v| v * cfg.premium_loading).collect(),
-                turnover: ts.clone(),
+                turnover: ts.to_vec(),
             });
             accs.push(PathAcc {
-                turnover: tw[k],
-                x: xw[k],
-                acf_x: acf(xs, max_lag),
-                acf_t: acf(ts, max_lag),
+                turnover: welford(t_mean[k], t_m2[k]),
+                x: welford(x_mean[k], x_m2[k]),
+                acf_x: acf::<LAGS>(xs, max_lag),
+                acf_t: acf::<LAGS>(ts, max_lag),
                 hist: hists[k].take().expect("one histogram per series"),
                 sample,
             });
@@ -633,6 +701,17 @@ fn simulate_block(
         out.push(accs);
     }
     Ok(out)
+}
+
+/// [`Welford::push`] of `x[k]` into the accumulator `(mean[k], m2[k])` for every `k`, where
+/// `count` is the accumulators' count after the push (the same arithmetic, lane by lane).
+#[inline(always)]
+fn welford_push(count: f64, mean: &mut [f64], m2: &mut [f64], x: &[f64]) {
+    for ((mk, sk), &xk) in mean.iter_mut().zip(m2.iter_mut()).zip(x) {
+        let d = xk - *mk;
+        *mk += d / count;
+        *sk += d * (xk - *mk);
+    }
 }
 
 /// [`Histogram::add`] with the bin width `width = hist.width()` computed once (the same bins:
@@ -649,22 +728,24 @@ fn hist_add(hist: &mut Histogram, width: f64, x: f64) {
 }
 
 /// [`super::stats::acf`], bit for bit, computed faster: the lagged dot products
-/// `Σ d_i d_{i+h}` (`d` the demeaned series) are formed [`LAG_BLOCK`] lags at a time, so each
-/// load of `d_i` serves several lags. Every lag keeps `stats::dot`'s summation order: four
-/// accumulators over chunks of four, then `(a0 + a1) + (a2 + a3) + tail`.
-fn acf(x: &[f64], max_lag: usize) -> Vec<f64> {
+/// `Σ d_i d_{i+h}` (`d` the demeaned series) are formed `LAGS` lags at a time, so each load of
+/// `d_i` serves several lags. Every lag keeps `stats::dot`'s summation order: four accumulators
+/// over chunks of four, then `(a0 + a1) + (a2 + a3) + tail`. Inlined, so that it is compiled
+/// for the caller's target features.
+#[inline(always)]
+fn acf<const LAGS: usize>(x: &[f64], max_lag: usize) -> Vec<f64> {
     let n = x.len();
     let m = mean(x);
     let d: Vec<f64> = x.iter().map(|v| v - m).collect();
     let lags = (max_lag + 1).min(n);
     let mut dots = vec![0.0; lags];
     let mut h = 0;
-    while h + LAG_BLOCK <= lags {
-        lagged_dots(&d, h, &mut dots[h..h + LAG_BLOCK]);
-        h += LAG_BLOCK;
+    while h + LAGS <= lags {
+        lagged_dots::<LAGS>(&d, h, &mut dots[h..h + LAGS]);
+        h += LAGS;
     }
     if h < lags {
-        lagged_dots(&d, h, &mut dots[h..lags]);
+        lagged_dots::<LAGS>(&d, h, &mut dots[h..lags]);
     }
     let c0 = dots.first().copied().unwrap_or(0.0);
     (0..=max_lag)
@@ -677,31 +758,23 @@ fn acf(x: &[f64], max_lag: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Lags per pass of [`lagged_dots`].
-const LAG_BLOCK: usize = 4;
-
-/// `out[g] = Σ_i d[i] d[i + h0 + g]` for `g < out.len() <= LAG_BLOCK`, each in `stats::dot`'s
-/// summation order (`h0 + out.len() <= d.len()`).
-fn lagged_dots(d: &[f64], h0: usize, out: &mut [f64]) {
+/// `out[g] = Σ_i d[i] d[i + h0 + g]` for `g < out.len() <= LAGS`, each in `stats::dot`'s
+/// summation order (`h0 + out.len() <= d.len()`). `LAGS` accumulator quadruples must fit in
+/// the vector registers: 4 with SSE2 (8 registers of 2 lanes), 8 with AVX2 (4 lanes).
+#[inline(always)]
+fn lagged_dots<const LAGS: usize>(d: &[f64], h0: usize, out: &mut [f64]) {
     let n = d.len();
     let g_n = out.len();
-    let mut acc = [[0.0f64; 4]; LAG_BLOCK];
+    let mut acc = [[0.0f64; 4]; LAGS];
     // Chunks of four that every lag of the block has: the largest lag has the fewest.
     let common = (n - (h0 + g_n - 1)) / 4;
     let xc = &d.as_chunks::<4>().0[..common];
-    let yc: [&[[f64; 4]]; LAG_BLOCK] = std::array::from_fn(|g| {
+    let yc: [&[[f64; 4]]; LAGS] = std::array::from_fn(|g| {
         let y = &d[(h0 + g).min(n)..].as_chunks::<4>().0;
         &y[..if g < g_n { common } else { 0 }]
     });
-    if g_n == LAG_BLOCK {
-        for (c, x) in xc.iter().enumerate() {
-            for (a, y) in acc.iter_mut().zip(&yc) {
-                let y = &y[c];
-                for k in 0..4 {
-                    a[k] += x[k] * y[k];
-                }
-            }
-        }
+    if g_n == LAGS {
+        acc = common_dots(xc, yc);
     } else {
         for (c, x) in xc.iter().enumerate() {
             for (a, y) in acc.iter_mut().zip(&yc).take(g_n) {
@@ -729,6 +802,24 @@ fn lagged_dots(d: &[f64], h0: usize, out: &mut [f64]) {
             .sum();
         *o = (a[0] + a[1]) + (a[2] + a[3]) + tail;
     }
+}
+
+/// `acc[g][k] = Σ_c x[c][k] y[g][c][k]` over the chunks `c` of `x` (each `y[g]` at least as
+/// long), summed in chunk order. In this form LLVM keeps the accumulators in vector registers
+/// (one per lag with AVX2, two with SSE2) and hoists the bounds checks out of the loop.
+#[inline(always)]
+fn common_dots<const LAGS: usize>(x: &[[f64; 4]], y: [&[[f64; 4]]; LAGS]) -> [[f64; 4]; LAGS] {
+    let mut acc = [[0.0f64; 4]; LAGS];
+    let y: [&[[f64; 4]]; LAGS] = std::array::from_fn(|g| &y[g][..x.len()]);
+    for (c, x) in x.iter().enumerate() {
+        for g in 0..LAGS {
+            let y = &y[g][c];
+            for k in 0..4 {
+                acc[g][k] += x[k] * y[k];
+            }
+        }
+    }
+    acc
 }
 
 fn stationary_density(m: &ModelSpec, lo: f64, hi: f64, bins: usize) -> Vec<f64> {
@@ -1048,18 +1139,71 @@ mod tests {
             let x: Vec<f64> = (0..n)
                 .map(|i| rng.sample::<f64, _>(StandardNormal) + 0.01 * i as f64)
                 .collect();
-            for max_lag in [0, 1, 2, 3, 4, 5, 7, 8, 40, 41, 60] {
-                let fast: Vec<u64> = acf(&x, max_lag).iter().map(|v| v.to_bits()).collect();
-                let slow: Vec<u64> = super::super::stats::acf(&x, max_lag)
-                    .iter()
-                    .map(|v| v.to_bits())
-                    .collect();
-                assert_eq!(fast, slow, "n = {n}, max_lag = {max_lag}");
+            for max_lag in [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 40, 41, 60] {
+                let bits = |v: Vec<f64>| v.iter().map(|v| v.to_bits()).collect::<Vec<u64>>();
+                let slow = bits(super::super::stats::acf(&x, max_lag));
+                assert_eq!(
+                    bits(acf::<4>(&x, max_lag)),
+                    slow,
+                    "n = {n}, max_lag = {max_lag}"
+                );
+                assert_eq!(
+                    bits(acf::<8>(&x, max_lag)),
+                    slow,
+                    "n = {n}, max_lag = {max_lag}"
+                );
+                if let Some(fast) = acf_avx2(&x, max_lag) {
+                    assert_eq!(bits(fast), slow, "AVX2: n = {n}, max_lag = {max_lag}");
+                }
             }
         }
         let flat = [2.0; 50];
         let nan = |v: Vec<f64>| v.iter().all(|x| x.is_nan());
-        assert!(nan(acf(&flat, 5)) && nan(super::super::stats::acf(&flat, 5)));
+        assert!(nan(acf::<4>(&flat, 5)) && nan(super::super::stats::acf(&flat, 5)));
+        assert!(nan(acf::<8>(&flat, 5)));
+    }
+
+    /// [`acf`] as the AVX2 version of [`simulate_block`] compiles it, if the CPU has AVX2.
+    fn acf_avx2(x: &[f64], max_lag: usize) -> Option<Vec<f64>> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            #[target_feature(enable = "avx2")]
+            fn inner(x: &[f64], max_lag: usize) -> Vec<f64> {
+                acf::<8>(x, max_lag)
+            }
+            // SAFETY: `inner` only needs AVX2, which the CPU has (checked just above).
+            return Some(unsafe { inner(x, max_lag) });
+        }
+        let _ = (x, max_lag);
+        None
+    }
+
+    #[test]
+    fn dispatched_block_is_bit_identical_to_baseline() {
+        let (mut models, _, cfg) = calibrated_models();
+        let np = Arc::new(NormalisedPower::solve(1.05).unwrap());
+        let fr = Frictionless::paper();
+        let b = back_out_from_quadratic(1.08e-10, 2.19e10, &fr).unwrap();
+        let m = match_power_with(&np, b.lambda_p, b.shtu, &fr).unwrap();
+        models.push(ModelSpec::power("q=1.05", &m, np));
+        let cfg = SimConfig {
+            n_days: 300,
+            substeps: 10,
+            burn_in_days: 2,
+            keep_paths: 3,
+            ..cfg
+        };
+        let h = 1.0 / cfg.substeps as f64;
+        let steppers: Vec<Stepper> = models
+            .iter()
+            .map(|m| build_stepper(m, h).unwrap().0)
+            .collect();
+        assert!(matches!(steppers[3], Stepper::Drift { implicit: true, .. }));
+        for paths in [0..1, 2..9, 5..21, 0..37] {
+            let base = simulate_block_with::<4>(&cfg, &models, &steppers, paths.clone());
+            let fast = simulate_block(&cfg, &models, &steppers, paths);
+            assert_eq!(format!("{base:?}"), format!("{fast:?}"));
+        }
     }
 
     #[test]
