@@ -88,6 +88,44 @@ fn keys(
     Ok(out)
 }
 
+/// Walks the DAG wave by wave from the roots: each wave's (stage, key) pairs go to `resolve`,
+/// which returns the record of each (or `None`: no result, so the stages below it are
+/// blocked) and notes what it did in the [`Transfer`]. Returns the records found.
+fn walk(
+    p: &Pipeline,
+    registry: &Registry,
+    store: &Store,
+    t: &mut Transfer,
+    mut resolve: impl FnMut(Vec<(String, String)>, &mut Transfer) -> Result<Vec<Option<Record>>>,
+) -> Result<BTreeMap<String, Record>> {
+    let mut remaining = Dag::new(p).order();
+    t.stages = remaining.len();
+    let mut done: BTreeMap<String, Record> = BTreeMap::new();
+    let mut blocked: HashSet<String> = HashSet::new();
+    while !remaining.is_empty() {
+        let (ready, later) = wave(p, remaining, &done, &mut blocked, t)?;
+        if ready.is_empty() {
+            t.missing.extend(later);
+            break;
+        }
+        let keyed = keys(p, registry, store, ready, &done, &mut blocked, t)?;
+        let names: Vec<String> = keyed.iter().map(|(n, _)| n.clone()).collect();
+        for (name, got) in names.into_iter().zip(resolve(keyed, t)?) {
+            match got {
+                Some(r) => {
+                    done.insert(name, r);
+                }
+                None => {
+                    blocked.insert(name);
+                }
+            }
+        }
+        remaining = later;
+    }
+    store.save_state();
+    Ok(done)
+}
+
 /// Brings every result of the pipeline's current keys that the local store lacks in from
 /// the remote, wave by wave (the keys of a wave need the records of the waves before it), each
 /// wave's keys fetched concurrently. `each` is called after every remote lookup.
@@ -98,50 +136,37 @@ pub fn pull(
     each: &(dyn Fn(&Pulled) + Sync),
 ) -> Result<Transfer> {
     let _shared = store.store_lock(false)?;
-    let mut remaining = Dag::new(p).order();
-    let mut t = Transfer {
-        stages: remaining.len(),
-        ..Transfer::default()
-    };
-    let mut done: BTreeMap<String, Record> = BTreeMap::new();
-    let mut blocked: HashSet<String> = HashSet::new();
-    while !remaining.is_empty() {
-        let (ready, later) = wave(p, remaining, &done, &mut blocked, &mut t)?;
-        if ready.is_empty() {
-            t.missing.extend(later);
-            break;
-        }
+    let mut t = Transfer::default();
+    walk(p, registry, store, &mut t, |keyed, t| {
+        let mut out: Vec<Option<Record>> = Vec::with_capacity(keyed.len());
         let mut misses = Vec::new();
-        for (name, key) in keys(p, registry, store, ready, &done, &mut blocked, &mut t)? {
-            match lookup(store, &key, true)? {
+        for (i, (_, key)) in keyed.iter().enumerate() {
+            match lookup(store, key, true)? {
                 Lookup::Hit(r) => {
                     t.present += 1;
-                    done.insert(name, *r);
+                    out.push(Some(*r));
                 }
-                _ => misses.push((name, key)),
+                _ => {
+                    out.push(None);
+                    misses.push(i);
+                }
             }
         }
-        let wanted: Vec<String> = misses.iter().map(|(_, k)| k.clone()).collect();
-        for ((name, _), got) in misses.into_iter().zip(store.pull_many(&wanted, each)?) {
+        let wanted: Vec<String> = misses.iter().map(|&i| keyed[i].1.clone()).collect();
+        for (i, got) in misses.into_iter().zip(store.pull_many(&wanted, each)?) {
+            let name = keyed[i].0.clone();
             match got {
                 Pulled::Hit(r, bytes) => {
                     t.moved += 1;
                     t.bytes += bytes;
-                    done.insert(name, *r);
+                    out[i] = Some(*r);
                 }
-                Pulled::Miss => {
-                    blocked.insert(name.clone());
-                    t.missing.push(name);
-                }
-                Pulled::Damaged(why) => {
-                    blocked.insert(name.clone());
-                    t.damaged.push((name, why));
-                }
+                Pulled::Miss => t.missing.push(name),
+                Pulled::Damaged(why) => t.damaged.push((name, why)),
             }
         }
-        remaining = later;
-    }
-    store.save_state();
+        Ok(out)
+    })?;
     Ok(t)
 }
 
@@ -154,33 +179,19 @@ pub fn push(
     each: &(dyn Fn(&Published) + Sync),
 ) -> Result<Transfer> {
     let _shared = store.store_lock(false)?;
-    let mut remaining = Dag::new(p).order();
-    let mut t = Transfer {
-        stages: remaining.len(),
-        ..Transfer::default()
-    };
-    let mut done: BTreeMap<String, Record> = BTreeMap::new();
-    let mut blocked: HashSet<String> = HashSet::new();
-    while !remaining.is_empty() {
-        let (ready, later) = wave(p, remaining, &done, &mut blocked, &mut t)?;
-        if ready.is_empty() {
-            t.missing.extend(later);
-            break;
-        }
-        for (name, key) in keys(p, registry, store, ready, &done, &mut blocked, &mut t)? {
-            match lookup(store, &key, false)? {
-                Lookup::Hit(r) => {
-                    done.insert(name, *r);
-                }
+    let mut t = Transfer::default();
+    let done = walk(p, registry, store, &mut t, |keyed, t| {
+        keyed
+            .into_iter()
+            .map(|(name, key)| match lookup(store, &key, false)? {
+                Lookup::Hit(r) => Ok(Some(*r)),
                 _ => {
-                    blocked.insert(name.clone());
                     t.missing.push(name);
+                    Ok(None)
                 }
-            }
-        }
-        remaining = later;
-    }
-    store.save_state();
+            })
+            .collect()
+    })?;
     let (names, records): (Vec<String>, Vec<Record>) = done.into_iter().unzip();
     for (name, got) in names.into_iter().zip(store.publish_many(&records, each)?) {
         match got {
