@@ -150,8 +150,8 @@ fn slurm_records_are_bit_identical_to_local_ones_sweeps_are_chunked_and_a_rerun_
     let chunks = 12usize.div_ceil(max_array_size());
     let (n, _) = submitted(&err);
     assert_eq!(n, 4 + 2 * chunks, "{err}");
-    assert!(out.contains("27 stages: 27 ran, 0 cached"), "{out}");
-    assert_eq!(sl.ran().len(), 27);
+    assert!(out.contains("28 stages: 28 ran, 0 cached"), "{out}");
+    assert_eq!(sl.ran().len(), 28);
     assert_eq!(
         records(&local),
         records(&sl),
@@ -163,7 +163,7 @@ fn slurm_records_are_bit_identical_to_local_ones_sweeps_are_chunked_and_a_rerun_
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "{out}\n{err}");
     assert_eq!(submitted(&err).0, 0, "{err}");
-    assert!(out.contains("27 stages: 0 ran, 27 cached"), "{out}");
+    assert!(out.contains("28 stages: 0 ran, 28 cached"), "{out}");
 
     // A changed parameter: exactly the chain below it is submitted, and matches a local run.
     let o = sl.eqlab(&[

@@ -237,7 +237,7 @@ impl Executor for Slurm {
             let mut after = false;
             let mut blocked = None;
             for n in &decl.needs {
-                match pos.get(n.as_str()).map(|&j| &plan[j]) {
+                match pos.get(n.as_str()).and_then(|&j| plan.get(j)) {
                     Some(Plan::Submit(_)) => after = true,
                     Some(Plan::Failed(_) | Plan::Skipped(_)) => blocked = Some(n.clone()),
                     _ => {}
@@ -543,6 +543,7 @@ impl Executor for Slurm {
                             }
                         }
                     }
+                    let upstream_failed = deps[job.chunk].iter().any(|&d| chunk_failed[d]);
                     let mut settle = |o: RunStage, ok: bool| {
                         ui.finished(&o);
                         outcome[job.pos] = Some(o);
@@ -598,7 +599,6 @@ impl Executor for Slurm {
                         continue;
                     }
                     // Gone without a record.
-                    let upstream_failed = deps[job.chunk].iter().any(|&d| chunk_failed[d]);
                     if upstream_failed {
                         settle(
                             RunStage::new(name, kind, status::SKIPPED).error(format!(
