@@ -160,9 +160,10 @@ pub fn max_array_size() -> Result<usize> {
         if let Some((k, v)) = line.split_once('=')
             && k.trim() == "MaxArraySize"
         {
-            return v.trim().parse::<usize>().map_err(|e| {
-                anyhow!("`scontrol show config` gives MaxArraySize = {v:?}: {e}")
-            });
+            return v
+                .trim()
+                .parse::<usize>()
+                .map_err(|e| anyhow!("`scontrol show config` gives MaxArraySize = {v:?}: {e}"));
         }
     }
     Ok(1001) // Slurm's default
@@ -420,10 +421,8 @@ impl Executor for Slurm {
                     .arg(format!("--chdir={}", cwd.display()))
                     .arg("--kill-on-invalid-dep=yes");
                 if !deps[c].is_empty() {
-                    let after: Vec<&str> = deps[c]
-                        .iter()
-                        .filter_map(|&d| ids[d].as_deref())
-                        .collect();
+                    let after: Vec<&str> =
+                        deps[c].iter().filter_map(|&d| ids[d].as_deref()).collect();
                     cmd.arg(format!("--dependency=afterok:{}", after.join(":")));
                 }
                 let s = &self.settings;
@@ -491,9 +490,9 @@ impl Executor for Slurm {
         let mut settled = vec![false; jobs.len()];
         let mut chunk_failed = vec![false; specs.len()];
         let ok_at = |outcome: &[Option<RunStage>], i: usize| {
-            outcome[i].as_ref().map(|o| {
-                o.status == status::RAN || o.status == status::CACHED
-            })
+            outcome[i]
+                .as_ref()
+                .map(|o| o.status == status::RAN || o.status == status::CACHED)
         };
         let mut squeue_trouble = false;
         loop {
@@ -517,7 +516,9 @@ impl Executor for Slurm {
                 Ok(a) => Some(a),
                 Err(e) => {
                     if !squeue_trouble {
-                        ui.warn(&format!("cannot ask Slurm which jobs live: {e:#}; retrying"));
+                        ui.warn(&format!(
+                            "cannot ask Slurm which jobs live: {e:#}; retrying"
+                        ));
                         squeue_trouble = true;
                     }
                     None
@@ -742,7 +743,10 @@ mod tests {
         assert!(a.starts_with("/s/logs/r"));
         let c = super::log_path(root, "r", "../../etc/passwd");
         assert_eq!(c.parent(), Some(std::path::Path::new("/s/logs/r")));
-        assert_eq!(super::log_path(root, "r", "plain"), root.join("logs/r/plain.log"));
+        assert_eq!(
+            super::log_path(root, "r", "plain"),
+            root.join("logs/r/plain.log")
+        );
     }
 
     #[test]

@@ -109,10 +109,11 @@ fn one(
     // The records of every ancestor, in topological order (keys chain through outputs).
     let ancestors = dag.with_ancestors(&[name.to_owned()]);
     let mut done = BTreeMap::new();
-    for a in order.iter().filter(|a| ancestors.contains(*a) && *a != name) {
-        let d = p
-            .stage(a)
-            .ok_or_else(|| anyhow!("stage '{a}' vanished"))?;
+    for a in order
+        .iter()
+        .filter(|a| ancestors.contains(*a) && *a != name)
+    {
+        let d = p.stage(a).ok_or_else(|| anyhow!("stage '{a}' vanished"))?;
         let stage = registry
             .get(&d.kind)
             .ok_or_else(|| anyhow!("unknown kind '{}'", d.kind))?;
@@ -125,7 +126,9 @@ fn one(
                 "upstream stage '{a}' has no stored result (key {}): its job did not finish",
                 &prep.hash[..12]
             ),
-            Lookup::Damaged(why) => bail!("the stored result of upstream stage '{a}' is damaged: {why}"),
+            Lookup::Damaged(why) => {
+                bail!("the stored result of upstream stage '{a}' is damaged: {why}")
+            }
         }
     }
     let stage = registry
