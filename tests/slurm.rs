@@ -246,3 +246,67 @@ fn without_slurm_the_slurm_executor_fails_at_once_with_a_clear_message() {
         "nothing may be computed"
     );
 }
+
+#[test]
+fn resources_are_checked_with_their_location_and_are_never_part_of_the_key() {
+    let p = Project::new();
+    let f = p.write("r.yaml", "stages:\n  a:\n    kind: generate\n");
+    let f = f.to_str().unwrap();
+    p.ok(&["run", f, "--no-progress"]);
+    p.write(
+        "r.yaml",
+        "stages:\n  a:\n    kind: generate\n    resources: {cpus: 4, mem: 8G, time: \"1-00:00:00\", gpus: 1}\n",
+    );
+    let out = p.ok(&["run", f, "--no-progress"]);
+    assert!(p.ran().is_empty(), "resources changed the key:\n{out}");
+    p.write(
+        "r.yaml",
+        "stages:\n  a:\n    kind: generate\n    resources: {cpus: 0, mem: 8GB, walltime: 5}\n",
+    );
+    let o = p.eqlab(&["plan", f]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for want in [
+        "stages.a.resources.cpus",
+        "stages.a.resources.mem",
+        "stages.a.resources.walltime",
+        "r.yaml:4",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn packed_instances_share_array_tasks_from_eqlab_toml() {
+    if !slurm_up("packed_instances_share_array_tasks…") {
+        return;
+    }
+    let p = Project::new();
+    p.write("eqlab.toml", "[executor.slurm]\npack = 4\nmax_jobs = 2\n");
+    let f = p.write(
+        "pack.yaml",
+        "stages:\n  pts:\n    kind: generate\n    with: {rows: 10, offset: \"${sweep.o}\"}\n    sweep:\n      grid:\n        o: {range: {start: 0.0, stop: 11.0, num: 12}}\n",
+    );
+    let o = p.eqlab(&[
+        "run",
+        f.to_str().unwrap(),
+        "--no-progress",
+        "--executor",
+        "slurm",
+    ]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    // 12 instances, 4 per array task: 3 tasks, one array job (3 ≤ MaxArraySize).
+    let expected_jobs = 3usize.div_ceil(max_array_size());
+    assert_eq!(submitted(&err).0, expected_jobs, "{err}");
+    assert!(out.contains("12 stages: 12 ran"), "{out}");
+    // An unknown key in the table is an error naming the file and line.
+    p.write("eqlab.toml", "[executor.slurm]\npack = 4\nqueue = \"x\"\n");
+    let o = p.eqlab(&["run", f.to_str().unwrap(), "--executor", "slurm"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("eqlab.toml") && err.contains("line 3"),
+        "{err}"
+    );
+}
