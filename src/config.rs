@@ -13,6 +13,14 @@
 //! mode = "read-write"            # read-write | read | off
 //! endpoint = "http://127.0.0.1:9000"   # S3-compatible servers (MinIO, Ceph, R2, ...)
 //! region = "us-east-1"
+//!
+//! [executor.slurm]               # eqlab run --executor slurm
+//! partition = "gpu"
+//! account = "lab"
+//! qos = "normal"
+//! sbatch_flags = ["--constraint=avx2"]
+//! max_jobs = 50                  # array tasks running at once, per job array
+//! pack = 10                      # instances per array task
 //! ```
 //!
 //! A command-line flag beats an `EQLAB_*` variable, which beats the file; every resolved value
@@ -33,6 +41,63 @@ pub const FILE_NAME: &str = "eqlab.toml";
 pub struct ProjectFile {
     /// `[remote]`: the shared remote cache.
     pub remote: Option<RemoteSection>,
+    /// `[executor.*]`: settings of the cluster executors.
+    pub executor: Option<ExecutorSection>,
+}
+
+/// The `[executor]` table: one sub-table per cluster executor.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSection {
+    /// `[executor.slurm]`.
+    pub slurm: Option<SlurmSection>,
+}
+
+/// The `[executor.slurm]` table: how `eqlab run --executor slurm` submits (cluster settings
+/// belong to the project and the machine, not to the pipeline, so pipelines stay portable).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSection {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--qos`.
+    pub qos: Option<String>,
+    /// Further `sbatch` flags, one per element (e.g. `["--constraint=avx2"]`).
+    #[serde(default)]
+    pub sbatch_flags: Vec<String>,
+    /// Most array tasks of one job array running at once (`--array=…%K`); none by default.
+    pub max_jobs: Option<u32>,
+    /// Instances per array task (cheap stages: fewer, longer jobs); 1 by default.
+    pub pack: Option<u32>,
+    /// How often the submitter looks at the store and `squeue`, in milliseconds (default 500).
+    pub poll_ms: Option<u64>,
+}
+
+/// The `[executor.slurm]` settings for a command about `start` (the pipeline file), and the
+/// project file they came from; defaults when there is no file or no table.
+pub fn slurm_settings(start: &Path) -> Result<(SlurmSection, Option<PathBuf>)> {
+    let Some(file) = find(start) else {
+        return Ok((SlurmSection::default(), None));
+    };
+    let s = load(&file)?
+        .executor
+        .and_then(|e| e.slurm)
+        .unwrap_or_default();
+    if s.pack == Some(0) {
+        bail!(
+            "in the project file {}: [executor.slurm] pack must be at least 1",
+            file.display()
+        );
+    }
+    if s.max_jobs == Some(0) {
+        bail!(
+            "in the project file {}: [executor.slurm] max_jobs must be at least 1",
+            file.display()
+        );
+    }
+    Ok((s, Some(file)))
 }
 
 /// The `[remote]` table.
@@ -273,6 +338,21 @@ mod tests {
         assert!(msg.contains("line 3") && msg.contains("secret"), "{msg}");
         let e = parse("[remote\n").unwrap_err();
         assert!(format!("{e:#}").contains("line 1"), "{e:#}");
+    }
+
+    #[test]
+    fn an_executor_slurm_table_parses_and_unknown_keys_name_their_line() {
+        let f = parse(
+            "[executor.slurm]\npartition = \"debug\"\nsbatch_flags = [\"--exclusive\"]\npack = 4\n",
+        )
+        .unwrap();
+        let s = f.executor.unwrap().slurm.unwrap();
+        assert_eq!(s.partition.as_deref(), Some("debug"));
+        assert_eq!(s.sbatch_flags, ["--exclusive"]);
+        assert_eq!(s.pack, Some(4));
+        let e = parse("[executor.slurm]\npartition = \"x\"\nqueue = \"y\"\n").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("line 3") && msg.contains("queue"), "{msg}");
     }
 
     #[test]

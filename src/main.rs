@@ -84,6 +84,9 @@ enum Cmd {
     Hash(cli::hash::Args),
     /// Write a JSON Schema of pipeline files (editor validation and completion).
     Schema(cli::schema::Args),
+    /// Compute one array task of a Slurm run (what `run --executor slurm` submits).
+    #[command(hide = true)]
+    Worker(cli::worker::Args),
 }
 
 fn main() -> ExitCode {
@@ -126,5 +129,6 @@ fn dispatch(args: Cli) -> Result<ExitCode> {
         Cmd::Kinds => cli::kinds::exec(&registry),
         Cmd::Hash(a) => cli::hash::exec(a),
         Cmd::Schema(a) => cli::schema::exec(a, &registry),
+        Cmd::Worker(a) => cli::worker::exec(a, store, &registry),
     }
 }

@@ -31,6 +31,7 @@ pub mod report;
 pub mod run;
 pub mod schema;
 pub mod show;
+pub mod worker;
 
 use anyhow::{Result, anyhow};
 use eqlab::config::{RemoteFlags, ResolvedRemote, resolve_remote};

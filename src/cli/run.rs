@@ -1,7 +1,9 @@
 //! `eqlab run`: reuse stored results, compute the rest, print the summary.
 
 use anyhow::{Context, Result};
-use eqlab::exec::{RunOptions, run, status, ui};
+use eqlab::exec::executor::{Executor, Local};
+use eqlab::exec::slurm::Slurm;
+use eqlab::exec::{RunOptions, status, ui};
 use eqlab::stages::Registry;
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,6 +30,19 @@ pub struct Args {
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    /// Where stages compute: `local` (this machine's cores) or `slurm` (one job array per
+    /// stage, submitted with sbatch; settings in eqlab.toml's [executor.slurm]).
+    #[arg(long, value_enum, default_value_t = Which::Local)]
+    pub executor: Which,
+}
+
+/// The executors `--executor` chooses from.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    /// This process's threads.
+    Local,
+    /// Jobs on a Slurm cluster (needs sbatch, squeue, scancel, scontrol, a shared store).
+    Slurm,
 }
 
 /// Runs the pipeline; exit 0 when every stage is cached or ran, 1 when any failed or was
@@ -35,6 +50,17 @@ pub struct Args {
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = a.file.load(registry)?;
     let store = super::open_store(store_dir, &a.file.pipeline)?;
+    let executor: Box<dyn Executor> = match a.executor {
+        Which::Local => Box::new(Local),
+        Which::Slurm => {
+            let (settings, _) = eqlab::config::slurm_settings(&a.file.pipeline)?;
+            Box::new(Slurm {
+                settings,
+                exe: std::env::current_exe()
+                    .context("cannot find the eqlab binary the jobs should run")?,
+            })
+        }
+    };
     let cancel = Arc::new(AtomicBool::new(false));
     let c = cancel.clone();
     ctrlc::set_handler(move || {
@@ -51,7 +77,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
         force: a.force,
         progress: !a.no_progress,
     };
-    let log = run(&p, registry, &store, &opts, cancel.clone())?;
+    let log = executor.run(&p, registry, &store, &opts, cancel.clone())?;
     out!("{}", ui::summary(&log));
     let failed: Vec<_> = log
         .stages

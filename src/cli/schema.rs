@@ -194,6 +194,17 @@ fn stage_schema(kinds: &[&str], kind_docs: &[&str], stages: &[&dyn Stage]) -> Va
                 "description": "one instance per instance of this (swept) stage, at the same sweep point",
                 "type": "string"
             },
+            "resources": {
+                "description": "what a cluster executor (`--executor slurm`) asks for per instance; never part of the key",
+                "type": ["object", "null"],
+                "additionalProperties": false,
+                "properties": {
+                    "cpus": {"description": "CPU cores (--cpus-per-task)", "type": "integer", "minimum": 1, "maximum": 100000},
+                    "gpus": {"description": "GPUs (--gpus)", "type": "integer", "minimum": 0, "maximum": 100000},
+                    "mem": {"description": "memory: megabytes, or a size such as 512M or 8G (--mem)", "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+[KMGTkmgt]?$"}]},
+                    "time": {"description": "time limit: minutes, MM:SS, HH:MM:SS or D-HH:MM:SS (--time)", "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^([0-9]+-)?[0-9]+(:[0-9]+){0,2}$"}]}
+                }
+            },
             "replicates": {
                 "description": "instances with different seeds per point (averaged by `collect` and `eqlab check`)",
                 "type": "integer",

@@ -7,13 +7,17 @@
 //! scheduling, lets running stages notice the cancellation, and leaves nothing partial visible.
 //! With a remote cache behind the store, a stage missing locally is downloaded from it when
 //! there (verified), and what this run computes is uploaded (`store::sync`). The finance lives
-//! in `stages`, the disk layout in `store`.
+//! in `stages`, the disk layout in `store`. The Slurm executor (`slurm`, `worker`) stands
+//! beside this one behind the `executor::Executor` trait and reuses its `compute`.
 
+pub mod executor;
 pub mod plan;
 pub mod prepare;
 pub mod schedule;
+pub mod slurm;
 pub mod transfer;
 pub mod ui;
+pub mod worker;
 
 use crate::graph::Dag;
 use crate::spec::{Pipeline, StageDecl};

@@ -15,6 +15,7 @@
 //! [`LoadOptions::max_instances`]), and reference expansion is bounded in depth and size.
 
 pub mod errors;
+pub mod resources;
 pub mod sweep;
 pub mod yaml;
 
@@ -37,6 +38,7 @@ const STAGE_KEYS: &[&str] = &[
     "sweep",
     "foreach",
     "replicates",
+    "resources",
 ];
 
 /// A validated pipeline.
@@ -93,6 +95,8 @@ pub struct StageDecl {
     pub seed: Option<u64>,
     /// `description:`.
     pub description: String,
+    /// `resources:`: scheduler hints for cluster executors (never part of the key).
+    pub resources: resources::Resources,
 }
 
 impl Pipeline {
@@ -498,6 +502,7 @@ fn parse_stage(c: &mut Collector, k: &Key, v: &Node, registry: &Registry) -> Opt
         with: Vec::new(),
         seed: None,
         description: String::new(),
+        resources: resources::Resources::default(),
     };
     let mut has_kind = false;
     for (sk, sv) in m {
@@ -569,6 +574,7 @@ fn parse_stage(c: &mut Collector, k: &Key, v: &Node, registry: &Registry) -> Opt
                 ),
             },
             "description" => d.description = expect_str(c, sv, &key).unwrap_or_default(),
+            "resources" => d.resources = resources::parse(c, sv, &key),
             other => c.push(
                 sk.loc,
                 &key,

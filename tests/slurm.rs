@@ -1,0 +1,312 @@
+//! The Slurm executor on a real cluster (`.ci/slurm.sh` starts a one-node one on 127.0.0.1):
+//! records bit-identical to a local run, 0 jobs on a rerun, sweeps chunked by MaxArraySize,
+//! a failing stage whose dependents do not stay queued. Without Slurm these tests skip loudly,
+//! except under CI (CI=true or EQLAB_TEST_SLURM=1), where a missing cluster is a failure.
+
+mod common;
+use common::{Project, text};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// A chain (a → b → c), a 12-point sweep and a per-point describe (`foreach`), collected.
+const PIPELINE: &str = r#"
+name: slurmtest
+params:
+  scale: 2.0
+stages:
+  a:
+    kind: generate
+    with: {rows: 50, scale: "${params.scale}"}
+  b:
+    kind: generate
+    needs: a
+    with: {rows: 30, offset: 1.0}
+    resources: {cpus: 1, mem: 100M, time: "5:00"}
+  c:
+    kind: describe
+    needs: b
+  pts:
+    kind: generate
+    with: {rows: 20, offset: "${sweep.o}"}
+    sweep:
+      grid:
+        o: {range: {start: 0.0, stop: 11.0, num: 12}}
+  d:
+    kind: describe
+    foreach: pts
+  table:
+    kind: collect
+    needs: d
+    with: {scalars: [value.mean]}
+"#;
+
+/// Whether a Slurm cluster answers; panics under CI when it does not, otherwise says loudly
+/// that the test is skipped.
+fn slurm_up(test: &str) -> bool {
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%t"])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && text(&o.stdout)
+                    .lines()
+                    .any(|l| ["idle", "mix", "alloc"].contains(&l.trim()))
+        });
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var_os("EQLAB_TEST_SLURM").is_some();
+    if !up {
+        assert!(
+            !ci,
+            "{test}: no Slurm cluster answers (sinfo), but CI requires one: run .ci/slurm.sh"
+        );
+        eprintln!("*** SKIPPED {test}: no Slurm cluster (start one with .ci/slurm.sh)");
+    }
+    up
+}
+
+/// The cluster's MaxArraySize.
+fn max_array_size() -> usize {
+    let o = Command::new("scontrol")
+        .args(["show", "config"])
+        .output()
+        .expect("scontrol");
+    text(&o.stdout)
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == "MaxArraySize").then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(1001)
+}
+
+/// Record file name → bytes.
+fn records(p: &Project) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(p.store().join("records"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The number of jobs a Slurm run said it submitted, and their ids.
+fn submitted(stderr: &str) -> (usize, Vec<String>) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("slurm: submitted "))
+        .unwrap_or_else(|| panic!("no submission line in:\n{stderr}"));
+    let n = line["slurm: submitted ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ids = line
+        .split("job ids ")
+        .nth(1)
+        .map(|s| {
+            s.trim_end_matches(')')
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    (n, ids)
+}
+
+/// Array jobs of `ids` Slurm still lists.
+fn queued(ids: &[String]) -> Vec<String> {
+    let o = Command::new("squeue")
+        .args(["-h", "-r", "-o", "%F %K %T"])
+        .output()
+        .expect("squeue");
+    text(&o.stdout)
+        .lines()
+        .filter(|l| ids.iter().any(|id| l.split_whitespace().next() == Some(id)))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn slurm_records_are_bit_identical_to_local_ones_sweeps_are_chunked_and_a_rerun_submits_nothing() {
+    if !slurm_up("slurm_records_are_bit_identical…") {
+        return;
+    }
+    let local = Project::new();
+    let f = local.write("p.yaml", PIPELINE);
+    local.ok(&["run", f.to_str().unwrap(), "--no-progress"]);
+
+    let sl = Project::new();
+    let f = sl.write("p.yaml", PIPELINE);
+    let f = f.to_str().unwrap();
+    let o = sl.eqlab(&["run", f, "--no-progress", "--executor", "slurm"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "slurm run failed:\n{out}\n{err}");
+    // a, b, c: one job each; pts and d: 12 tasks each in chunks of MaxArraySize; table: one.
+    let chunks = 12usize.div_ceil(max_array_size());
+    let (n, _) = submitted(&err);
+    assert_eq!(n, 4 + 2 * chunks, "{err}");
+    assert!(out.contains("28 stages: 28 ran, 0 cached"), "{out}");
+    assert_eq!(sl.ran().len(), 28);
+    assert_eq!(
+        records(&local),
+        records(&sl),
+        "records differ between the local and the Slurm run"
+    );
+
+    // A rerun submits nothing.
+    let o = sl.eqlab(&["run", f, "--no-progress", "--executor", "slurm"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(submitted(&err).0, 0, "{err}");
+    assert!(out.contains("28 stages: 0 ran, 28 cached"), "{out}");
+
+    // A changed parameter: exactly the chain below it is submitted, and matches a local run.
+    let o = sl.eqlab(&[
+        "run",
+        f,
+        "--no-progress",
+        "--executor",
+        "slurm",
+        "--set",
+        "b.offset=2.5",
+    ]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(submitted(&err).0, 2, "{err}");
+    assert_eq!(sl.ran(), ["b", "c"]);
+    local.ok(&[
+        "run",
+        local.path().join("p.yaml").to_str().unwrap(),
+        "--no-progress",
+        "--set",
+        "b.offset=2.5",
+    ]);
+    assert_eq!(records(&local), records(&sl));
+}
+
+#[test]
+fn a_failing_stage_fails_the_run_names_the_stage_and_leaves_nothing_queued() {
+    if !slurm_up("a_failing_stage_fails_the_run…") {
+        return;
+    }
+    let p = Project::new();
+    let f = p.write(
+        "bad.yaml",
+        "stages:\n  ok:\n    kind: generate\n  bad:\n    kind: generate\n    needs: ok\n    with: {nan_at: 3}\n  after:\n    kind: describe\n    needs: bad\n  later:\n    kind: describe\n    needs: after\n",
+    );
+    let o = p.eqlab(&[
+        "run",
+        f.to_str().unwrap(),
+        "--no-progress",
+        "--executor",
+        "slurm",
+    ]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        out.contains("4 stages: 1 ran, 0 cached, 1 failed, 2 skipped"),
+        "{out}\n{err}"
+    );
+    // The summary names the stage and shows its log's tail (the non-finite check's message).
+    assert!(
+        err.contains("stage 'bad' (generate) failed") && err.contains("non-finite value"),
+        "{err}"
+    );
+    let (_, ids) = submitted(&err);
+    assert_eq!(ids.len(), 4, "{err}");
+    let left = queued(&ids);
+    assert!(left.is_empty(), "jobs left in the queue: {left:?}");
+    let runs = p.last_run();
+    assert_eq!(runs["after"], "skipped");
+    assert_eq!(runs["later"], "skipped");
+}
+
+#[test]
+fn without_slurm_the_slurm_executor_fails_at_once_with_a_clear_message() {
+    let p = Project::new();
+    let f = p.write("one.yaml", "stages:\n  a:\n    kind: generate\n");
+    let o = p
+        .cmd(&["run", f.to_str().unwrap(), "--executor", "slurm"])
+        .env("PATH", p.path())
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Slurm is not installed here") && err.contains("scontrol"),
+        "{err}"
+    );
+    assert!(
+        !p.store().join("records").exists() || records(&p).is_empty(),
+        "nothing may be computed"
+    );
+}
+
+#[test]
+fn resources_are_checked_with_their_location_and_are_never_part_of_the_key() {
+    let p = Project::new();
+    let f = p.write("r.yaml", "stages:\n  a:\n    kind: generate\n");
+    let f = f.to_str().unwrap();
+    p.ok(&["run", f, "--no-progress"]);
+    p.write(
+        "r.yaml",
+        "stages:\n  a:\n    kind: generate\n    resources: {cpus: 4, mem: 8G, time: \"1-00:00:00\", gpus: 1}\n",
+    );
+    let out = p.ok(&["run", f, "--no-progress"]);
+    assert!(p.ran().is_empty(), "resources changed the key:\n{out}");
+    p.write(
+        "r.yaml",
+        "stages:\n  a:\n    kind: generate\n    resources: {cpus: 0, mem: 8GB, walltime: 5}\n",
+    );
+    let o = p.eqlab(&["plan", f]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for want in [
+        "stages.a.resources.cpus",
+        "stages.a.resources.mem",
+        "stages.a.resources.walltime",
+        "r.yaml:4",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn packed_instances_share_array_tasks_from_eqlab_toml() {
+    if !slurm_up("packed_instances_share_array_tasks…") {
+        return;
+    }
+    let p = Project::new();
+    p.write("eqlab.toml", "[executor.slurm]\npack = 4\nmax_jobs = 2\n");
+    let f = p.write(
+        "pack.yaml",
+        "stages:\n  pts:\n    kind: generate\n    with: {rows: 10, offset: \"${sweep.o}\"}\n    sweep:\n      grid:\n        o: {range: {start: 0.0, stop: 11.0, num: 12}}\n",
+    );
+    let o = p.eqlab(&[
+        "run",
+        f.to_str().unwrap(),
+        "--no-progress",
+        "--executor",
+        "slurm",
+    ]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    // 12 instances, 4 per array task: 3 tasks, one array job (3 ≤ MaxArraySize).
+    let expected_jobs = 3usize.div_ceil(max_array_size());
+    assert_eq!(submitted(&err).0, expected_jobs, "{err}");
+    assert!(out.contains("12 stages: 12 ran"), "{out}");
+    // An unknown key in the table is an error naming the file and line.
+    p.write("eqlab.toml", "[executor.slurm]\npack = 4\nqueue = \"x\"\n");
+    let o = p.eqlab(&["run", f.to_str().unwrap(), "--executor", "slurm"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("eqlab.toml") && err.contains("line 3"),
+        "{err}"
+    );
+}
