@@ -18,6 +18,7 @@ ROOT=$PWD
 REPS=${REPS:-3}
 SMALL=${SMALL:-1000}
 BIG_MB=${BIG_MB:-1024}
+CASES=${CASES:-a b} # which of (a) and (b) to run
 CARGO=${CARGO:-cargo}
 
 PY=$ROOT/.venv-bench/bin/python
@@ -66,7 +67,7 @@ stages:
     with: {rows: $ROWS}
 EOF
 echo "== computing the data (not timed)"
-for c in a b; do
+for c in $CASES; do
   (cd "$W/$c" && "$EQLAB" --store src run p.yaml --no-progress > /dev/null 2>&1)
   # DVC gets the same object files, as a tracked directory.
   mkdir -p "$W/$c/dvc/data"
@@ -114,14 +115,14 @@ PYEOF
 }
 echo "== $REPS interleaved repetitions"
 for rep in $(seq "$REPS"); do
-  for c in a b; do
+  for c in $CASES; do
     if [ $((rep % 2)) -eq 1 ]; then
       push_eq $c "$rep"; pull_eq $c "$rep"; push_dvc $c "$rep"; pull_dvc $c "$rep"
     else
       push_dvc $c "$rep"; pull_dvc $c "$rep"; push_eq $c "$rep"; pull_eq $c "$rep"
     fi
   done
-  line_rate "$rep"
+  case " $CASES " in *" b "*) line_rate "$rep" ;; esac
   # moto keeps everything in memory: empty the bucket between repetitions.
   "$PY" -c "import boto3; b = boto3.resource('s3').Bucket('bench'); b.objects.all().delete()"
   echo "   repetition $rep done (load $(load_now))"
@@ -140,7 +141,7 @@ mx() {
 }
 echo
 printf '%-34s %9s %9s %9s | %9s %9s %9s | %7s %7s\n' case "eqlab s" "cpu s" "MiB" "dvc s" "cpu s" "MiB" "wall" "cpu"
-for c in a b; do
+for c in $CASES; do
   label=$([ $c = a ] && echo "(a) $SMALL points" || echo "(b) one $BIG_MB MiB object")
   for op in push pull; do
     ew=$(med $op eq $c wall); ec=$(med $op eq $c cpu); dw=$(med $op dvc $c wall); dc=$(med $op dvc $c cpu)
@@ -154,6 +155,7 @@ raw_med() { # FIELD (1 upload, 2 download): median over repetitions
   median "${vals[@]}"
 }
 for op in push pull; do
+  case " $CASES " in *" b "*) ;; *) break ;; esac
   rw=$(raw_med "$([ $op = push ] && echo 1 || echo 2)"); ew=$(med $op eq b wall)
   printf '%-34s %9.2f s (boto3 TransferManager, transfer only); eqlab (whole process) / line rate = %s\n' \
     "(b) line rate $op" "$rw" "$(ratio "$ew" "$rw")"

@@ -215,6 +215,15 @@ impl S3 {
         rt.block_on(s3.put(&path, body.to_vec().into())).unwrap();
     }
 
+    /// A remote file's body.
+    fn get(&self, rel: &str) -> Vec<u8> {
+        use object_store::ObjectStoreExt;
+        let (s3, rt) = self.client();
+        let path = object_store::path::Path::from(format!("{}/{rel}", self.prefix()));
+        rt.block_on(async { s3.get(&path).await.unwrap().bytes().await.unwrap() })
+            .to_vec()
+    }
+
     fn delete(&self, rel: &str) {
         use object_store::ObjectStoreExt;
         let (s3, rt) = self.client();
@@ -223,19 +232,25 @@ impl S3 {
     }
 }
 
+/// Three stages whose tables (about 240 kB) go to `cas/`, and a small one carried inline in
+/// its record's action-cache entry.
 const CHAIN: &str = r#"
 name: chain
 stages:
   a:
     kind: generate
-    with: {rows: 200, scale: 2.0}
+    with: {rows: 20000, scale: 2.0}
   b:
     kind: generate
     needs: a
-    with: {rows: 100, offset: 1.0}
+    with: {rows: 20000, offset: 1.0}
   c:
-    kind: describe
+    kind: generate
     needs: b
+    with: {rows: 20000, offset: 2.0}
+  d:
+    kind: describe
+    needs: c
 "#;
 
 /// Files of a store's `records/` and `objects/`, name → bytes.
@@ -300,49 +315,60 @@ fn seeded(s3: &S3) -> (Project, String) {
     (a, f)
 }
 
-/// The remote name (`cas/<blake3>`) of the first table object of stage `stage` in `p`.
+/// The remote name (`cas/<blake3>`) of the table `table` of stage `stage` in `p`.
 fn remote_object(p: &Project, stage: &str) -> String {
     let r = p.record(stage);
-    let (_, t) = r["tables"].as_object().unwrap().iter().next().unwrap();
-    format!("cas/{}", t["file_b3"].as_str().unwrap())
+    format!("cas/{}", r["tables"]["table"]["file_b3"].as_str().unwrap())
 }
 
 #[test]
 fn damaged_remote_objects_and_records_are_named_recomputed_and_never_used() {
     let Some(s3) = server() else { return };
     let (a, _) = seeded(&s3);
-    let b_obj = remote_object(&a, "b");
-    let a_obj = remote_object(&a, "a");
-    // A flipped byte in b's object, a truncated a's object, c's record pointing at nothing.
-    let body = std::fs::read(a.store().join("objects").join(format!(
-        "{}.parquet",
-        a.record("b")["tables"]["table"]["object"].as_str().unwrap()
-    )))
-    .unwrap_or_default();
-    let mut flipped = body.clone();
-    if let Some(x) = flipped.get_mut(100) {
-        *x ^= 1;
-    }
-    s3.put(&b_obj, &flipped);
-    let a_body = std::fs::read(a.store().join("objects").join(format!(
-        "{}.parquet",
-        a.record("a")["tables"]["table"]["object"].as_str().unwrap()
-    )))
-    .unwrap();
+    let (a_obj, b_obj, c_obj) = (
+        remote_object(&a, "a"),
+        remote_object(&a, "b"),
+        remote_object(&a, "c"),
+    );
+    let local = |stage: &str| {
+        let object = a.record(stage)["tables"]["table"]["object"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        std::fs::read(a.store().join("objects").join(format!("{object}.parquet"))).unwrap()
+    };
+    // A truncated object (a), a flipped byte (b), a record pointing at a missing object (c),
+    // and a flipped byte in an object carried inline in d's entry.
+    let a_body = local("a");
     s3.put(&a_obj, &a_body[..a_body.len() / 2]);
-    let c_obj = remote_object(&a, "c");
+    let mut flipped = local("b");
+    flipped[100] ^= 1;
+    s3.put(&b_obj, &flipped);
     s3.delete(&c_obj);
+    let key_d = a.record("d")["key"].as_str().unwrap().to_owned();
+    let mut entry: serde_json::Value =
+        serde_json::from_slice(&s3.get(&format!("ac/{key_d}"))).unwrap();
+    let inline = entry["inline"].as_object_mut().unwrap();
+    let (name, b64) = inline.iter_mut().next().unwrap();
+    let inline_name = name.clone();
+    let mut chars: Vec<char> = b64.as_str().unwrap().chars().collect();
+    chars[10] = if chars[10] == 'A' { 'B' } else { 'A' };
+    *b64 = serde_json::Value::String(chars.into_iter().collect());
+    s3.put(&format!("ac/{key_d}"), &serde_json::to_vec(&entry).unwrap());
 
     let b = Project::new();
     let f = b.write("chain.yaml", CHAIN).to_str().unwrap().to_owned();
     let o = s3.run(&b, &["run", &f, "--no-progress"]);
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert_eq!(b.ran(), ["a", "b", "c"], "{err}");
-    for name in [&a_obj, &b_obj, &c_obj] {
+    assert_eq!(b.ran(), ["a", "b", "c", "d"], "{err}");
+    for name in [&a_obj, &b_obj, &c_obj, &inline_name] {
         assert!(err.contains(name.as_str()), "{name} not named:\n{err}");
     }
-    assert!(err.contains("corrupt") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("corrupt") && err.contains("missing") && err.contains("inline"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     // B's results are A's (deterministic), and the remote was repaired by B's uploads.
     assert_eq!(contents(&a.store()), contents(&b.store()));
@@ -387,11 +413,17 @@ fn two_writers_of_one_key_end_with_one_record_and_identical_outputs() {
     let f = a.write("chain.yaml", CHAIN).to_str().unwrap().to_owned();
     // Both compute every stage at once (--force: neither may reuse the other's upload).
     let ta = std::thread::spawn({
-        let mut c = s3.cmd(&a, &["run", &f, "--no-progress", "--force", "a", "b", "c"]);
+        let mut c = s3.cmd(
+            &a,
+            &["run", &f, "--no-progress", "--force", "a", "b", "c", "d"],
+        );
         move || c.output().unwrap()
     });
     let tb = std::thread::spawn({
-        let mut c = s3.cmd(&b, &["run", &f, "--no-progress", "--force", "a", "b", "c"]);
+        let mut c = s3.cmd(
+            &b,
+            &["run", &f, "--no-progress", "--force", "a", "b", "c", "d"],
+        );
         move || c.output().unwrap()
     });
     let (oa, ob) = (ta.join().unwrap(), tb.join().unwrap());
@@ -413,7 +445,7 @@ fn two_writers_of_one_key_end_with_one_record_and_identical_outputs() {
         .into_iter()
         .filter(|k| k.starts_with("ac/"))
         .count();
-    assert_eq!(records, 3);
+    assert_eq!(records, 4);
 }
 
 #[test]
@@ -430,7 +462,7 @@ fn a_server_that_stops_mid_run_costs_one_warning_or_fails_when_required() {
     let o = s3.run(&b, &["run", &f, "--no-progress"]);
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert_eq!(b.ran(), ["a", "b", "c"], "{err}");
+    assert_eq!(b.ran(), ["a", "b", "c", "d"], "{err}");
     assert_eq!(err.matches("warning: remote cache").count(), 1, "{err}");
     assert!(err.contains(&s3.url), "{err}");
     let c = Project::new();
@@ -450,21 +482,28 @@ fn read_mode_never_writes() {
     let p = Project::new();
     let f = p.write("chain.yaml", CHAIN).to_str().unwrap().to_owned();
     let out = s3.ok(&p, &["run", &f, "--no-progress", "--remote-mode", "read"]);
-    assert_eq!(p.ran(), ["a", "b", "c"], "{out}");
+    assert_eq!(p.ran(), ["a", "b", "c", "d"], "{out}");
     assert!(s3.list().is_empty(), "read mode wrote {:?}", s3.list());
     let o = s3.run(&p, &["push", &f, "--remote-mode", "read"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(s3.list().is_empty());
     // push in read-write uploads what the run computed; pull into another store brings it back.
     let out = s3.ok(&p, &["push", &f]);
-    assert!(out.contains("3 uploaded"), "{out}");
+    assert!(out.contains("4 uploaded"), "{out}");
     let q = Project::new();
     let out = s3.ok(&q, &["pull", &f]);
-    assert!(out.contains("3 downloaded"), "{out}");
+    assert!(out.contains("4 downloaded"), "{out}");
     assert_eq!(contents(&p.store()), contents(&q.store()));
     // gc --remote keeps everything referenced.
     let out = s3.ok(&p, &["gc", "--remote", "--grace", "0s"]);
     assert!(out.contains("deleted 0 unreferenced objects"), "{out}");
+    // An object no record references goes (after the grace period only).
+    s3.put(&format!("cas/{}", "e".repeat(64)), b"stray");
+    let out = s3.ok(&p, &["gc", "--remote", "--dry-run"]);
+    assert!(out.contains("would delete 0 unreferenced"), "{out}");
+    let out = s3.ok(&p, &["gc", "--remote", "--grace", "0s"]);
+    assert!(out.contains("deleted 1 unreferenced objects"), "{out}");
+    assert!(!s3.list().iter().any(|k| k.contains(&"e".repeat(64))));
     let access = s3.ok(&p, &["remote"]);
     assert!(access.contains("ok: read and write access"), "{access}");
     assert!(

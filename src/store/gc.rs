@@ -190,9 +190,7 @@ pub fn gc_remote(
     report.records = keys.len();
     let mut referenced: HashSet<String> = HashSet::new();
     for (key, bytes) in keys.iter().zip(remote.get_records(&keys)?) {
-        let r = bytes
-            .and_then(|b| serde_json::from_slice::<super::Record>(&b).ok())
-            .filter(|r| r.verify(key).is_ok());
+        let r = bytes.and_then(|b| super::sync::parse_entry(key, &b).ok().map(|e| e.record));
         match r {
             Some(r) => {
                 referenced.extend(r.tables.values().map(|t| t.file_b3.clone()));

@@ -4,9 +4,9 @@
 //!
 //! ```text
 //! <prefix>/cas/<blake3>       object bytes, named by the blake3 of the bytes (immutable)
-//! <prefix>/ac/<stage-key>     a record: the same bytes as the local records/<key>.json;
-//!                             created last, with a conditional create (If-None-Match: *)
-//! <prefix>/meta/<stage-key>   who computed it (informational, best effort)
+//! <prefix>/ac/<stage-key>     a record (the same bytes as the local records/<key>.json) with
+//!                             its meta and small objects inline (`sync`); created last, with a
+//!                             conditional create (If-None-Match: *)
 //! ```
 //!
 //! This is Bazel's remote-cache split (CAS + action cache). A record is created only after
@@ -313,12 +313,7 @@ impl Remote {
         format!("ac/{key}")
     }
 
-    /// The remote path of a record's meta (`meta/<key>`).
-    pub fn meta_path(key: &str) -> String {
-        format!("meta/{key}")
-    }
-
-    /// Reads one small remote file (a record or meta); `None` when absent.
+    /// Reads one small remote file (a record); `None` when absent.
     fn get_small(&self, rel: &str) -> Op<Option<Bytes>> {
         let path = self.path(rel);
         self.rt.block_on(async {
@@ -354,12 +349,6 @@ impl Remote {
     /// The record stored under `key`, if any.
     pub fn get_record(&self, key: &str) -> Result<Option<Bytes>> {
         self.get_small(&Self::record_path(key))
-            .map_err(|e| anyhow!("{e}"))
-    }
-
-    /// The meta of `key`, if any.
-    pub fn get_meta(&self, key: &str) -> Result<Option<Bytes>> {
-        self.get_small(&Self::meta_path(key))
             .map_err(|e| anyhow!("{e}"))
     }
 
@@ -548,16 +537,7 @@ impl Remote {
         }
     }
 
-    /// Writes the meta of `key` (informational; overwrites).
-    pub fn put_meta(&self, key: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.path(&Self::meta_path(key));
-        self.rt
-            .block_on(self.store.put(&path, PutPayload::from(bytes.to_vec())))
-            .map(|_| ())
-            .map_err(|e| anyhow!("{e}"))
-    }
-
-    /// Every remote file under `dir` (`ac`, `cas`, `meta`): its name within `dir`, size and
+    /// Every remote file under `dir` (`ac`, `cas`): its name within `dir`, size and
     /// age in seconds.
     pub fn list(&self, dir: &str) -> Result<Vec<Listed>> {
         let prefix = self.path(dir);

@@ -2,7 +2,9 @@
 //! and its objects in (verified, objects first, record last), publishing a computed record out
 //! (objects first, record last, conditionally), and probing what the remote has.
 //!
-//! A pulled record's bytes are the remote's bytes, so a result reads the same on every machine.
+//! A record travels in an action-cache entry with its meta and its small objects inline (one
+//! request per small result); larger objects travel separately through `cas/`. A pulled
+//! record's bytes are the computing machine's bytes, so a result reads the same everywhere.
 //! A pulled record brings all its objects: the local store's rule (a record implies its objects,
 //! intact) holds whatever tier a result came from, so `show`, `report`, `check` and `gc` work
 //! offline afterwards. When to pull or publish is the executor's business.
@@ -10,7 +12,76 @@
 use super::remote::{Created, Download, Remote};
 use super::{Record, RecordMeta, Store};
 use anyhow::{Context, Result, anyhow};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+
+/// Objects up to this size travel inside the record's action-cache entry (one request for a
+/// whole small result, as Bazel's inline outputs); larger ones go to `cas/`.
+pub const INLINE_MAX: u64 = 64 << 10;
+
+/// An action-cache entry as stored at `ac/<key>`: the record's exact bytes, its meta, and its
+/// small objects inline (blake3 → base64). A plain record (no `eqlab_ac` field) is read too,
+/// with every object in `cas/`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcEntry {
+    /// Entry format (1).
+    eqlab_ac: u32,
+    /// The record, byte for byte as in the local store.
+    record: String,
+    /// The record's meta (informational).
+    meta: Option<String>,
+    /// Small objects: blake3 of the bytes → the bytes in base64.
+    inline: BTreeMap<String, String>,
+}
+
+/// A remote result, parsed and verified.
+pub struct Entry {
+    /// The verified record.
+    pub record: Record,
+    /// Its exact bytes.
+    pub bytes: Vec<u8>,
+    /// Its meta, when the entry had one.
+    pub meta: Option<Vec<u8>>,
+    /// Objects carried inline, by name (not yet verified against their names).
+    pub inline: HashMap<String, Vec<u8>>,
+}
+
+/// Parses an action-cache entry (or a plain record) stored under `key` and verifies the
+/// record; the error says why it cannot be used.
+pub fn parse_entry(key: &str, bytes: &[u8]) -> Result<Entry, String> {
+    let (record_bytes, meta, inline) = match serde_json::from_slice::<AcEntry>(bytes) {
+        Ok(e) => {
+            let mut inline = HashMap::new();
+            for (name, b64) in e.inline {
+                let b = BASE64
+                    .decode(b64.as_bytes())
+                    .map_err(|err| format!("its inline object {name} is not base64: {err}"))?;
+                inline.insert(name, b);
+            }
+            (
+                e.record.into_bytes(),
+                e.meta.map(String::into_bytes),
+                inline,
+            )
+        }
+        Err(_) => (bytes.to_vec(), None, HashMap::new()),
+    };
+    let record = serde_json::from_slice::<Record>(&record_bytes)
+        .map_err(|e| format!("it is unreadable: {e}"))?;
+    record
+        .verify(key)
+        .map_err(|f| format!("it is not valid: {f}"))?;
+    Ok(Entry {
+        record,
+        bytes: record_bytes,
+        meta,
+        inline,
+    })
+}
 
 /// What looking a key up on the remote gave.
 #[derive(Debug)]
@@ -91,13 +162,9 @@ impl Store {
         self.remote().filter(|r| r.readable())
     }
 
-    /// Fetches the remote record of `key`, verified, with its bytes; `Ok(None)` when absent or
-    /// the remote is unusable, `Some(Err(why))` when it is bad.
-    fn remote_record(
-        &self,
-        remote: &Remote,
-        key: &str,
-    ) -> Result<Option<Result<(Record, bytes::Bytes), String>>> {
+    /// Fetches the remote entry of `key`, verified; `Ok(None)` when absent or the remote is
+    /// unusable, `Some(Err(why))` when it is bad.
+    fn remote_entry(&self, remote: &Remote, key: &str) -> Result<Option<Result<Entry, String>>> {
         let bytes = match remote.get_record(key) {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(None),
@@ -106,18 +173,17 @@ impl Store {
                 return Ok(None);
             }
         };
-        let path = format!("{}/{}", remote.url(), Remote::record_path(key));
-        let parsed = serde_json::from_slice::<Record>(&bytes)
-            .map_err(|e| format!("remote record {path} is unreadable: {e}"))
-            .and_then(|r| {
-                r.verify(key)
-                    .map(|()| r)
-                    .map_err(|f| format!("remote record {path} is not valid: {f}"))
-            });
+        let parsed = parse_entry(key, &bytes).map_err(|why| {
+            format!(
+                "remote record {}/{} cannot be used: {why}",
+                remote.url(),
+                Remote::record_path(key)
+            )
+        });
         if parsed.is_err() {
             remote.mark_bad(&Remote::record_path(key));
         }
-        Ok(Some(parsed.map(|r| (r, bytes))))
+        Ok(Some(parsed))
     }
 
     /// Looks `key` up on the remote and, on a hit, brings the record and all its objects into
@@ -128,18 +194,21 @@ impl Store {
         let Some(remote) = self.readable_remote() else {
             return Ok(Pulled::Miss);
         };
-        let r = match self.remote_record(remote, key)? {
+        let entry = match self.remote_entry(remote, key)? {
             None => return Ok(Pulled::Miss),
             Some(Err(why)) => return Ok(Pulled::Damaged(why)),
-            Some(Ok(rb)) => rb,
+            Some(Ok(e)) => e,
         };
-        let (r, bytes) = r;
+        let r = &entry.record;
         // Objects the local store already has intact are not downloaded again.
-        let want: Vec<(String, PathBuf, String)> = objects(self, &r)
+        let want: Vec<(String, PathBuf, String)> = objects(self, r)
             .into_iter()
             .filter(|(name, path, _)| super::hash_file(path).ok().as_deref() != Some(name))
             .collect();
-        let items: Vec<(String, PathBuf)> = want
+        let (inline, fetch): (Vec<_>, Vec<_>) = want
+            .into_iter()
+            .partition(|(name, _, _)| entry.inline.contains_key(name));
+        let items: Vec<(String, PathBuf)> = fetch
             .iter()
             .map(|(name, _, _)| (name.clone(), self.tmp_path()))
             .collect();
@@ -153,44 +222,65 @@ impl Store {
                 return Ok(Pulled::Miss);
             }
         };
+        let record_at = format!("{}/{}", remote.url(), Remote::record_path(key));
         let mut fault = None;
-        let mut size = bytes.len() as u64;
-        for ((name, dest, label), ((_, tmp), g)) in want.iter().zip(items.iter().zip(&got)) {
+        let mut size = entry.bytes.len() as u64;
+        let mut moves = Vec::new();
+        for ((name, dest, label), ((_, tmp), g)) in fetch.iter().zip(items.iter().zip(&got)) {
             let why = match g {
                 Download::Verified(n) => {
                     size += n;
-                    if fault.is_none() {
-                        std::fs::rename(tmp, dest).with_context(|| {
-                            format!("cannot move {} to {}", tmp.display(), dest.display())
-                        })?;
-                        continue;
-                    }
-                    let _ = std::fs::remove_file(tmp);
+                    moves.push((tmp.clone(), dest.clone()));
                     continue;
                 }
                 Download::Missing => "which is missing".to_owned(),
                 Download::Corrupt(how) => format!("which is corrupt: {how}"),
             };
             fault.get_or_insert(format!(
-                "remote record {}/{} names {label} as {}/{}, {why}",
-                remote.url(),
-                Remote::record_path(key),
+                "remote record {record_at} names {label} as {}/{}, {why}",
                 remote.url(),
                 Remote::object_path(name)
             ));
         }
+        for (name, dest, label) in &inline {
+            let bytes = entry
+                .inline
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let actual = blake3::hash(bytes).to_hex().to_string();
+            if actual != *name {
+                remote.mark_bad(&Remote::record_path(key));
+                fault.get_or_insert(format!(
+                    "remote record {record_at} carries {label} inline as {name}, which is corrupt: its {} bytes hash to {actual}",
+                    bytes.len()
+                ));
+                continue;
+            }
+            let tmp = self.tmp_path();
+            self.replace_with(&tmp, bytes, true)?;
+            size += bytes.len() as u64;
+            moves.push((tmp, dest.clone()));
+        }
         if let Some(why) = fault {
+            for (tmp, _) in &moves {
+                let _ = std::fs::remove_file(tmp);
+            }
             return Ok(Pulled::Damaged(why));
         }
+        for (tmp, dest) in &moves {
+            std::fs::rename(tmp, dest)
+                .with_context(|| format!("cannot move {} to {}", tmp.display(), dest.display()))?;
+        }
         self.sync_objects()?;
-        if let Ok(Some(m)) = remote.get_meta(key)
-            && serde_json::from_slice::<RecordMeta>(&m).is_ok()
+        if let Some(m) = &entry.meta
+            && serde_json::from_slice::<RecordMeta>(m).is_ok()
         {
             let meta_path = self.root.join("meta").join(format!("{key}.json"));
-            self.replace_with(&meta_path, &m, false)?;
+            self.replace_with(&meta_path, m, false)?;
         }
-        self.write_atomic(&self.record_path(key)?, &bytes)?;
-        Ok(Pulled::Hit(Box::new(r), size))
+        self.write_atomic(&self.record_path(key)?, &entry.bytes)?;
+        Ok(Pulled::Hit(Box::new(entry.record), size))
     }
 
     /// Whether the remote has a usable record for `key` with every object present (no
@@ -199,13 +289,17 @@ impl Store {
         let Some(remote) = self.readable_remote() else {
             return Ok(None);
         };
-        let r = match self.remote_record(remote, key)? {
-            Some(Ok((r, _))) => r,
+        let entry = match self.remote_entry(remote, key)? {
+            Some(Ok(e)) => e,
             _ => return Ok(None),
         };
-        let names: Vec<String> = objects(self, &r).into_iter().map(|o| o.0).collect();
+        let names: Vec<String> = objects(self, &entry.record)
+            .into_iter()
+            .map(|o| o.0)
+            .filter(|n| !entry.inline.contains_key(n))
+            .collect();
         match remote.objects_exist(&names) {
-            Ok(e) if e.iter().all(|x| *x) => Ok(Some(r)),
+            Ok(e) if e.iter().all(|x| *x) => Ok(Some(entry.record)),
             Ok(_) => Ok(None),
             Err(e) => {
                 remote.fail("checking objects", e)?;
@@ -220,48 +314,64 @@ impl Store {
         let Some(remote) = self.remote().filter(|r| r.writable()) else {
             return Ok(Published::Skipped);
         };
-        let items: Vec<(String, PathBuf)> = objects(self, r)
-            .into_iter()
-            .map(|(n, p, _)| (n, p))
-            .collect();
-        let sent = match remote.upload_many(&items) {
+        let mut inline = BTreeMap::new();
+        let mut large = Vec::new();
+        for (name, path, _) in objects(self, r) {
+            let size = std::fs::metadata(&path)
+                .with_context(|| format!("cannot stat {}", path.display()))?
+                .len();
+            if size <= INLINE_MAX {
+                let b = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                inline.insert(name, BASE64.encode(b));
+            } else {
+                large.push((name, path));
+            }
+        }
+        let sent = match remote.upload_many(&large) {
             Ok(n) => n,
             Err(e) => {
                 remote.fail(&format!("uploading the objects of ac/{}", r.key), e)?;
                 return Ok(Published::Skipped);
             }
         };
-        if let Ok(m) = std::fs::read(self.root.join("meta").join(format!("{}.json", r.key))) {
-            // Informational: a failure here is not worth stopping for.
-            let _ = remote.put_meta(&r.key, &m);
-        }
+        let meta = std::fs::read(self.root.join("meta").join(format!("{}.json", r.key)))
+            .ok()
+            .and_then(|m| String::from_utf8(m).ok());
         let path = self.record_path(&r.key)?;
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        match remote.create_record(&r.key, &bytes) {
-            Ok(Created::New) => Ok(Published::Uploaded(sent + bytes.len() as u64)),
-            Ok(Created::Exists(theirs)) => {
-                let theirs = serde_json::from_slice::<Record>(&theirs)
-                    .ok()
-                    .filter(|t| t.verify(&r.key).is_ok());
-                let Some(theirs) = theirs else {
-                    // The remote's record is damaged: replace it with this good one.
-                    remote.mark_bad(&Remote::record_path(&r.key));
-                    return match remote.create_record(&r.key, &bytes) {
-                        Ok(_) => Ok(Published::Uploaded(sent + bytes.len() as u64)),
-                        Err(e) => {
-                            remote.fail(&format!("replacing the record ac/{}", r.key), e)?;
-                            Ok(Published::Skipped)
-                        }
-                    };
-                };
-                let d = differing_outputs(r, &theirs);
-                Ok(if d.is_empty() {
-                    Published::Same
-                } else {
-                    Published::Differs(d)
-                })
+        let record = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let entry = serde_json::to_vec(&AcEntry {
+            eqlab_ac: 1,
+            record,
+            meta,
+            inline,
+        })?;
+        let sent = sent + entry.len() as u64;
+        let replace = |remote: &Remote| -> Result<Published> {
+            remote.mark_bad(&Remote::record_path(&r.key));
+            match remote.create_record(&r.key, &entry) {
+                Ok(_) => Ok(Published::Uploaded(sent)),
+                Err(e) => {
+                    remote.fail(&format!("replacing the record ac/{}", r.key), e)?;
+                    Ok(Published::Skipped)
+                }
             }
+        };
+        match remote.create_record(&r.key, &entry) {
+            Ok(Created::New) => Ok(Published::Uploaded(sent)),
+            Ok(Created::Exists(theirs)) => match parse_entry(&r.key, &theirs) {
+                // The remote's entry is damaged: replace it with this good one.
+                Err(_) => replace(remote),
+                Ok(theirs) => {
+                    let d = differing_outputs(r, &theirs.record);
+                    Ok(if d.is_empty() {
+                        Published::Same
+                    } else {
+                        Published::Differs(d)
+                    })
+                }
+            },
             Err(e) => {
                 remote.fail(&format!("creating the record ac/{}", r.key), e)?;
                 Ok(Published::Skipped)
