@@ -40,6 +40,9 @@ use std::time::Duration;
 /// Requests in flight at once for batched calls.
 pub const CONCURRENCY: usize = 16;
 
+/// From this many names on, existence is checked by listing rather than one request a name.
+const LIST_FROM: usize = 64;
+
 /// Objects up to this size are uploaded without asking first whether the remote has them.
 const SMALL_OBJECT: u64 = 256 << 10;
 
@@ -371,6 +374,41 @@ impl Remote {
             .map_err(|e| anyhow!("{e}"))
     }
 
+    /// Which of `names` exist under `dir` (`ac` or `cas`): for many names, by listing `dir`
+    /// (a thousand names a request) unless it holds far more than asked about, then by one
+    /// existence check per name.
+    pub fn exist_in(&self, dir: &str, names: &[String]) -> Result<Vec<bool>> {
+        let heads = || {
+            let rels: Vec<String> = names.iter().map(|n| format!("{dir}/{n}")).collect();
+            self.exist(&rels)
+        };
+        if names.len() < LIST_FROM {
+            return heads();
+        }
+        let limit = names.len() * 20;
+        let prefix = self.path(dir);
+        let listed = self
+            .rt
+            .block_on(async {
+                let mut stream = self.store.list(Some(&prefix));
+                let mut seen = HashSet::new();
+                while let Some(m) = stream.next().await {
+                    if seen.len() >= limit {
+                        return Ok(None);
+                    }
+                    if let Some(f) = m?.location.filename() {
+                        seen.insert(f.to_owned());
+                    }
+                }
+                Ok::<_, object_store::Error>(Some(seen))
+            })
+            .map_err(|e| anyhow!("{e}"))?;
+        match listed {
+            Some(seen) => Ok(names.iter().map(|n| seen.contains(n)).collect()),
+            None => heads(),
+        }
+    }
+
     /// Which of `names` (object names, blake3 hex) exist remotely.
     pub fn objects_exist(&self, names: &[String]) -> Result<Vec<bool>> {
         let rels: Vec<String> = names.iter().map(|n| Self::object_path(n)).collect();
@@ -441,7 +479,7 @@ impl Remote {
         let (small, large): (Vec<_>, Vec<_>) =
             items.iter().partition(|(_, p)| size(p) <= SMALL_OBJECT);
         let names: Vec<String> = large.iter().map(|(n, _)| n.clone()).collect();
-        let exist = self.objects_exist(&names)?;
+        let exist = self.exist_in("cas", &names)?;
         let todo: Vec<&(String, std::path::PathBuf)> = large
             .into_iter()
             .zip(exist)
@@ -729,6 +767,21 @@ mod tests {
         let missing = "b".repeat(64);
         let got = r.download_many(&[(missing, dest)]).unwrap();
         assert!(matches!(got[0], Download::Missing));
+    }
+
+    #[test]
+    fn existence_by_listing_matches_existence_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        let r = file_remote(&d.path().join("remote"), Mode::ReadWrite);
+        let names: Vec<String> = (0..100).map(|i| format!("{i:064x}")).collect();
+        for n in names.iter().step_by(7) {
+            r.create_record(n, b"x").unwrap();
+        }
+        let by_list = r.exist_in("ac", &names).unwrap();
+        let by_name = r.exist_in("ac", &names[..10]).unwrap();
+        assert_eq!(by_list.iter().filter(|x| **x).count(), 15);
+        assert!(by_list.iter().enumerate().all(|(i, x)| *x == (i % 7 == 0)));
+        assert_eq!(&by_list[..10], &by_name[..]);
     }
 
     #[test]

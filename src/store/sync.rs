@@ -396,7 +396,7 @@ impl Store {
     }
 
     /// [`Store::publish`] of many records at once; records the remote already has are skipped
-    /// after one batched existence check (reported as [`Published::Same`]). `each` is called
+    /// after one batched existence check, a listing for many (reported as [`Published::Same`]). `each` is called
     /// after every record. Results in the order of `records`.
     pub fn publish_many(
         &self,
@@ -406,11 +406,8 @@ impl Store {
         let Some(remote) = self.remote().filter(|r| r.writable()) else {
             return Ok(records.iter().map(|_| Published::Skipped).collect());
         };
-        let rels: Vec<String> = records
-            .iter()
-            .map(|r| Remote::record_path(&r.key))
-            .collect();
-        let there = match remote.exist(&rels) {
+        let keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
+        let there = match remote.exist_in("ac", &keys) {
             Ok(t) => t,
             Err(e) => {
                 remote.fail("checking which records the remote has", e)?;
