@@ -14,10 +14,11 @@ build:
 run: build
 	@set -e; for p in $(PIPELINES); do echo "== $$p"; $(EQLAB) run $$p; done
 
-## All tests (unit + integration, driving the real binary), then the numerical CI gate.
+## All tests (unit + integration, driving the real binary), then the numerical CI gate with
+## the binary `cargo test` built (a separate `cargo build` would compile some fifty crates again,
+## with the features the dev-dependencies do not switch on).
 test:
 	$(CARGO) test --all-targets
-	$(CARGO) build --bins
 	$(EQLAB) --store target/ci-store check pipelines/ci.yaml
 
 lint:
