@@ -229,11 +229,7 @@ pub fn run(
         .collect::<Result<_>>()?;
     let stages: Vec<&dyn Stage> = decls
         .iter()
-        .map(|d| {
-            registry
-                .get(&d.kind)
-                .ok_or_else(|| anyhow!("unknown kind '{}'", d.kind))
-        })
+        .map(|d| prepare::kind_of(registry, d))
         .collect::<Result<_>>()?;
     let forced: HashSet<&str> = force.iter().map(String::as_str).collect();
     let mut sched = Scheduler::new(

@@ -2,13 +2,13 @@
 //! `eqlab explain` and `eqlab show`. With a remote cache, a stage missing locally is looked up
 //! there too (record and object existence; nothing is downloaded).
 
-use super::prepare::{Lookup, Prepared, lookup, nearest, prepare};
+use super::prepare::{Lookup, Prepared, lookup, nearest, prepare, resolve};
 use crate::graph::Dag;
 use crate::key::{KeyDiff, diff};
 use crate::spec::Pipeline;
 use crate::stages::Registry;
 use crate::store::{Record, Store};
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use std::collections::BTreeMap;
 
 /// What would happen to one stage.
@@ -42,12 +42,7 @@ pub fn plan(p: &Pipeline, registry: &Registry, store: &Store) -> Result<Vec<(Str
     let mut done: BTreeMap<String, Record> = BTreeMap::new();
     let mut out = Vec::new();
     for name in dag.order() {
-        let decl = p
-            .stage(&name)
-            .ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
-        let stage = registry
-            .get(&decl.kind)
-            .ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
+        let (decl, stage) = resolve(p, registry, &name)?;
         let waiting: Vec<String> = decl
             .needs
             .iter()

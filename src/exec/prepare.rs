@@ -4,9 +4,30 @@
 use crate::key::{InputKey, StageKey, derive_seed};
 use crate::spec::{Pipeline, SpecErrors, StageDecl, instantiate};
 use crate::stage::{ParamKind, Params, Stage};
+use crate::stages::Registry;
 use crate::store::{Record, RecordFault, Store};
 use anyhow::{Context, Result, anyhow};
 use std::collections::BTreeMap;
+
+/// The stage kind of a declaration. Errors: an unknown kind (refused when the pipeline is
+/// loaded; checked again here rather than trusted).
+pub fn kind_of<'r>(registry: &'r Registry, decl: &StageDecl) -> Result<&'r dyn Stage> {
+    registry
+        .get(&decl.kind)
+        .ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))
+}
+
+/// The declaration and stage kind of instance `name`. Errors: no such stage, an unknown kind.
+pub fn resolve<'a>(
+    p: &'a Pipeline,
+    registry: &'a Registry,
+    name: &str,
+) -> Result<(&'a StageDecl, &'a dyn Stage)> {
+    let decl = p
+        .stage(name)
+        .ok_or_else(|| anyhow!("the pipeline {} has no stage '{name}'", p.file.display()))?;
+    Ok((decl, kind_of(registry, decl)?))
+}
 
 /// A stage ready to be looked up or run.
 pub struct Prepared {

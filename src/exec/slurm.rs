@@ -17,7 +17,7 @@
 //!    or was skipped when a job it waited for failed. Ctrl-C cancels the run's jobs
 //!    (`scancel`). The per-stage lines, summary, run log and exit codes are the local run's.
 
-use super::prepare::{Lookup, lookup, prepare};
+use super::prepare::{Lookup, kind_of, lookup, prepare};
 use super::{RunOptions, executor::Executor, instance_names, selection, status, ui};
 use crate::config::SlurmSection;
 use crate::graph::Dag;
@@ -232,9 +232,7 @@ impl Executor for Slurm {
         let mut done = std::collections::BTreeMap::new();
         let mut plan: Vec<Plan> = Vec::with_capacity(order.len());
         for (i, decl) in decls.iter().enumerate() {
-            let stage = registry
-                .get(&decl.kind)
-                .ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
+            let stage = kind_of(registry, decl)?;
             let mut after = false;
             let mut blocked = None;
             for n in &decl.needs {
@@ -563,9 +561,7 @@ impl Executor for Slurm {
                         continue;
                     }
                     if job.hash.is_none() && !need_missing {
-                        let stage = registry
-                            .get(kind)
-                            .ok_or_else(|| anyhow!("unknown kind '{kind}'"))?;
+                        let stage = kind_of(registry, decl)?;
                         match prepare(p, decl, stage, &done, store) {
                             Ok(prep) => job.hash = Some(prep.hash),
                             Err(e) => {

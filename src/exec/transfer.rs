@@ -3,7 +3,7 @@
 //! needs its upstream records), without computing anything. The transfers themselves are
 //! `store::sync`'s.
 
-use super::prepare::{Lookup, lookup, prepare};
+use super::prepare::{Lookup, lookup, prepare, resolve};
 use crate::graph::Dag;
 use crate::spec::Pipeline;
 use crate::stages::Registry;
@@ -71,12 +71,7 @@ fn keys(
 ) -> Result<Vec<(String, String)>> {
     let mut out = Vec::with_capacity(ready.len());
     for name in ready {
-        let decl = p
-            .stage(&name)
-            .ok_or_else(|| anyhow!("stage '{name}' vanished"))?;
-        let stage = registry
-            .get(&decl.kind)
-            .ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
+        let (decl, stage) = resolve(p, registry, &name)?;
         match prepare(p, decl, stage, done, store) {
             Ok(prep) => out.push((name, prep.hash)),
             Err(e) => {

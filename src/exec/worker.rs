@@ -7,7 +7,7 @@
 //! submitted or the key differs from the one the submitter expected (the pipeline or an input
 //! file was edited mid-run). What it does goes to `<store>/logs/<run>/<instance>.log`.
 
-use super::prepare::{Lookup, lookup, prepare};
+use super::prepare::{Lookup, lookup, prepare, resolve};
 use super::slurm::{Manifest, log_path};
 use super::{Slots, compute, no_panic};
 use crate::graph::Dag;
@@ -103,9 +103,7 @@ fn one(
     say: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let name = t.instance.as_str();
-    let decl = p
-        .stage(name)
-        .ok_or_else(|| anyhow!("the pipeline {} has no stage '{name}'", p.file.display()))?;
+    let (decl, stage) = resolve(p, registry, name)?;
     // The records of every ancestor, in topological order (keys chain through outputs).
     let ancestors = dag.with_ancestors(&[name.to_owned()]);
     let mut done = BTreeMap::new();
@@ -113,11 +111,8 @@ fn one(
         .iter()
         .filter(|a| ancestors.contains(*a) && *a != name)
     {
-        let d = p.stage(a).ok_or_else(|| anyhow!("stage '{a}' vanished"))?;
-        let stage = registry
-            .get(&d.kind)
-            .ok_or_else(|| anyhow!("unknown kind '{}'", d.kind))?;
-        let prep = prepare(p, d, stage, &done, store)?;
+        let (d, kind) = resolve(p, registry, a)?;
+        let prep = prepare(p, d, kind, &done, store)?;
         match lookup(store, &prep.hash, false)? {
             Lookup::Hit(r) => {
                 done.insert(a.clone(), *r);
@@ -131,9 +126,6 @@ fn one(
             }
         }
     }
-    let stage = registry
-        .get(&decl.kind)
-        .ok_or_else(|| anyhow!("unknown kind '{}'", decl.kind))?;
     let prep = prepare(p, decl, stage, &done, store)?;
     if let Some(expected) = &t.key
         && *expected != prep.hash
