@@ -528,31 +528,49 @@ stages:
     with: {rows: 400000, scale: 3.0}
 "#;
     let f = p.write("big.yaml", big).to_str().unwrap().to_owned();
-    for delay_ms in [300u64, 900, 1500] {
+    let mut seen_records = 0;
+    // Killed after 0.3, 0.9 and 1.5 s, then a run left to finish.
+    for delay_ms in [Some(300u64), Some(900), Some(1500), None] {
         let mut child = s3
             .cmd(&p, &["run", &f, "--no-progress", "--force", "a", "b"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
+        if let Some(ms) = delay_ms {
+            std::thread::sleep(Duration::from_millis(ms));
+            let _ = child.kill();
+        }
         let _ = child.wait();
         let listed = s3.list();
         let objects: std::collections::HashSet<&str> = listed
             .iter()
             .filter_map(|k| k.strip_prefix("cas/"))
             .collect();
+        let mut records = 0;
         for rec in listed.iter().filter_map(|k| k.strip_prefix("ac/")) {
-            let local = p.store().join("records").join(format!("{rec}.json"));
+            // The entry as a reader finds it: small objects inline, the others in `cas/`.
+            let entry: serde_json::Value =
+                serde_json::from_slice(&s3.get(&format!("ac/{rec}"))).unwrap();
+            let inline = entry["inline"].as_object().unwrap();
             let r: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(local).unwrap()).unwrap();
+                serde_json::from_str(entry["record"].as_str().unwrap()).unwrap();
             for t in r["tables"].as_object().unwrap().values() {
                 let b3 = t["file_b3"].as_str().unwrap();
-                assert!(objects.contains(b3), "record {rec} without its object {b3}");
+                assert!(
+                    objects.contains(b3) || inline.contains_key(b3),
+                    "record {rec} without its object {b3}"
+                );
             }
+            // Each large table was uploaded before its record.
+            let large = r["tables"]["table"]["file_b3"].as_str().unwrap();
+            assert!(objects.contains(large), "record {rec} without {large}");
+            records += 1;
         }
+        seen_records = seen_records.max(records);
     }
+    // The last run finished: the check above saw both records.
+    assert_eq!(seen_records, 2, "the finished run did not publish both records");
 }
 
 /// eqlab for `p` with the remote settings of the environment cleared (only eqlab.toml and
