@@ -58,6 +58,10 @@ struct Cli {
 enum Cmd {
     /// Run a pipeline: reuse stored results, compute the rest.
     Run(cli::run::Args),
+    /// Follow a Slurm run of a pipeline: what is done, running, pending, failed.
+    Status(cli::status::Args),
+    /// Cancel the Slurm jobs of a pipeline's runs.
+    Cancel(cli::cancel::Args),
     /// Show what `run` would do and why, without running anything.
     Plan(cli::plan::Args),
     /// Print a stage's key and, if it would rerun, what changed since it was last computed.
@@ -116,6 +120,8 @@ fn dispatch(args: Cli) -> Result<ExitCode> {
     }
     match args.cmd {
         Cmd::Run(a) => cli::run::exec(a, store, &registry),
+        Cmd::Status(a) => cli::status::exec(a, store, &registry),
+        Cmd::Cancel(a) => cli::cancel::exec(a, store),
         Cmd::Plan(a) => cli::plan::exec(a, store, &registry),
         Cmd::Explain(a) => cli::explain::exec(a, store, &registry),
         Cmd::Check(a) => cli::check::exec(a, store, &registry),

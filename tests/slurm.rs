@@ -1,12 +1,14 @@
 //! The Slurm executor on a real cluster (`.ci/slurm.sh` starts a one-node one on 127.0.0.1):
-//! records bit-identical to a local run, 0 jobs on a rerun, sweeps chunked by MaxArraySize,
-//! a failing stage whose dependents do not stay queued. Without Slurm these tests skip loudly,
+//! records and objects bit-identical to a local run (also for the paper pipelines), 0 jobs on
+//! a rerun, sweeps chunked by MaxArraySize, a failing stage whose dependents do not stay
+//! queued, a job cancelled mid-stage, `--detach` with `status` and `cancel`, packing. Without Slurm these tests skip loudly,
 //! except under CI (CI=true or EQLAB_TEST_SLURM=1), where a missing cluster is a failure.
 
 mod common;
-use common::{Project, text};
+use common::{Project, repo, text};
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// A chain (a → b → c), a 12-point sweep and a per-point describe (`foreach`), collected.
 const PIPELINE: &str = r#"
@@ -79,10 +81,12 @@ fn max_array_size() -> usize {
         .unwrap_or(1001)
 }
 
-/// Record file name → bytes.
-fn records(p: &Project) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(p.store().join("records"))
-        .unwrap()
+/// File name → bytes of every file in `dir` of the project's store (`records`, `objects`).
+fn files(p: &Project, dir: &str) -> BTreeMap<String, Vec<u8>> {
+    let Ok(entries) = std::fs::read_dir(p.store().join(dir)) else {
+        return BTreeMap::new();
+    };
+    entries
         .map(|e| {
             let e = e.unwrap();
             (
@@ -91,6 +95,39 @@ fn records(p: &Project) -> BTreeMap<String, Vec<u8>> {
             )
         })
         .collect()
+}
+
+/// Record file name → bytes.
+fn records(p: &Project) -> BTreeMap<String, Vec<u8>> {
+    files(p, "records")
+}
+
+/// `eqlab run FILE --no-progress --executor slurm EXTRA…` in project `p`.
+fn slurm_run(p: &Project, file: &std::path::Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--no-progress",
+        "--executor",
+        "slurm",
+    ];
+    args.extend_from_slice(extra);
+    p.eqlab(&args)
+}
+
+/// Calls `f` every 200 ms until it returns `Some`, for at most `secs` seconds.
+fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The number of jobs a Slurm run said it submitted, and their ids.
@@ -141,9 +178,9 @@ fn slurm_records_are_bit_identical_to_local_ones_sweeps_are_chunked_and_a_rerun_
     local.ok(&["run", f.to_str().unwrap(), "--no-progress"]);
 
     let sl = Project::new();
-    let f = sl.write("p.yaml", PIPELINE);
-    let f = f.to_str().unwrap();
-    let o = sl.eqlab(&["run", f, "--no-progress", "--executor", "slurm"]);
+    let file = sl.write("p.yaml", PIPELINE);
+    let f = file.to_str().unwrap();
+    let o = slurm_run(&sl, &file, &[]);
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "slurm run failed:\n{out}\n{err}");
     // a, b, c: one job each; pts and d: 12 tasks each in chunks of MaxArraySize; table: one.
@@ -159,22 +196,14 @@ fn slurm_records_are_bit_identical_to_local_ones_sweeps_are_chunked_and_a_rerun_
     );
 
     // A rerun submits nothing.
-    let o = sl.eqlab(&["run", f, "--no-progress", "--executor", "slurm"]);
+    let o = slurm_run(&sl, &file, &[]);
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "{out}\n{err}");
     assert_eq!(submitted(&err).0, 0, "{err}");
     assert!(out.contains("28 stages: 0 ran, 28 cached"), "{out}");
 
     // A changed parameter: exactly the chain below it is submitted, and matches a local run.
-    let o = sl.eqlab(&[
-        "run",
-        f,
-        "--no-progress",
-        "--executor",
-        "slurm",
-        "--set",
-        "b.offset=2.5",
-    ]);
+    let o = slurm_run(&sl, &file, &["--set", "b.offset=2.5"]);
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert_eq!(submitted(&err).0, 2, "{err}");
@@ -199,13 +228,7 @@ fn a_failing_stage_fails_the_run_names_the_stage_and_leaves_nothing_queued() {
         "bad.yaml",
         "stages:\n  ok:\n    kind: generate\n  bad:\n    kind: generate\n    needs: ok\n    with: {nan_at: 3}\n  after:\n    kind: describe\n    needs: bad\n  later:\n    kind: describe\n    needs: after\n",
     );
-    let o = p.eqlab(&[
-        "run",
-        f.to_str().unwrap(),
-        "--no-progress",
-        "--executor",
-        "slurm",
-    ]);
+    let o = slurm_run(&p, &f, &[]);
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert!(
@@ -287,13 +310,7 @@ fn packed_instances_share_array_tasks_from_eqlab_toml() {
         "pack.yaml",
         "stages:\n  pts:\n    kind: generate\n    with: {rows: 10, offset: \"${sweep.o}\"}\n    sweep:\n      grid:\n        o: {range: {start: 0.0, stop: 11.0, num: 12}}\n",
     );
-    let o = p.eqlab(&[
-        "run",
-        f.to_str().unwrap(),
-        "--no-progress",
-        "--executor",
-        "slurm",
-    ]);
+    let o = slurm_run(&p, &f, &[]);
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "{out}\n{err}");
     // 12 instances, 4 per array task: 3 tasks, one array job (3 ≤ MaxArraySize).
@@ -309,4 +326,206 @@ fn packed_instances_share_array_tasks_from_eqlab_toml() {
         err.contains("eqlab.toml") && err.contains("line 3"),
         "{err}"
     );
+}
+
+#[test]
+fn paper_pipelines_under_slurm_match_local_records_and_objects_and_rerun_with_no_jobs() {
+    if !slurm_up("paper_pipelines_under_slurm…") {
+        return;
+    }
+    for file in ["pipelines/ci.yaml", "pipelines/sweep-q.yaml"] {
+        let f = repo().join(file);
+        let local = Project::new();
+        local.ok(&["run", f.to_str().unwrap(), "--no-progress"]);
+        let sl = Project::new();
+        let o = slurm_run(&sl, &f, &[]);
+        let (out, err) = (text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{file} under Slurm failed:\n{out}\n{err}"
+        );
+        assert!(submitted(&err).0 > 0, "{err}");
+        assert_eq!(records(&local), records(&sl), "{file}: records differ");
+        assert_eq!(
+            files(&local, "objects"),
+            files(&sl, "objects"),
+            "{file}: output objects differ"
+        );
+        let o = slurm_run(&sl, &f, &[]);
+        let err = text(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert_eq!(
+            submitted(&err).0,
+            0,
+            "{file}: a rerun submitted jobs:\n{err}"
+        );
+    }
+}
+
+/// The worker's log of `instance` in any Slurm run of the project's store.
+fn instance_log(p: &Project, instance: &str) -> Option<String> {
+    let logs = std::fs::read_dir(p.store().join("logs")).ok()?;
+    for run in logs.flatten() {
+        if let Ok(t) = std::fs::read_to_string(run.path().join(format!("{instance}.log"))) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_job_cancelled_mid_stage_leaves_no_record_and_a_rerun_completes() {
+    if !slurm_up("a_job_cancelled_mid_stage…") {
+        return;
+    }
+    let p = Project::new();
+    let f = p.write(
+        "slow.yaml",
+        "stages:\n  slow:\n    kind: generate\n    with: {rows: 10, sleep_ms: 6000}\n  after:\n    kind: describe\n    needs: slow\n",
+    );
+    let o = slurm_run(&p, &f, &["--detach"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    let (_, ids) = submitted(&err);
+    assert_eq!(ids.len(), 2, "{err}");
+    // Wait until the worker computes (it logged the key), then cancel its job.
+    wait_for("the slow stage to start computing", 120, || {
+        instance_log(&p, "slow").filter(|l| l.contains("key "))
+    });
+    let o = Command::new("scancel").arg(&ids[0]).output().unwrap();
+    assert!(o.status.success(), "scancel: {}", text(&o.stderr));
+    let o = p.eqlab(&["status", f.to_str().unwrap(), "--wait"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        out.contains("2 stages: 0 ran, 0 cached, 1 failed, 1 skipped"),
+        "{out}"
+    );
+    assert!(
+        err.contains("stage 'slow' (generate) failed") && err.contains("ended without a result"),
+        "{err}"
+    );
+    assert!(records(&p).is_empty(), "a cancelled job left a record");
+    assert!(queued(&ids).is_empty(), "jobs left: {:?}", queued(&ids));
+    // The next run computes both.
+    let o = slurm_run(&p, &f, &[]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("2 stages: 2 ran, 0 cached"), "{out}");
+    assert_eq!(records(&p).len(), 2);
+}
+
+#[test]
+fn a_detached_run_is_followed_with_status_and_stopped_with_cancel() {
+    if !slurm_up("a_detached_run_is_followed…") {
+        return;
+    }
+    let p = Project::new();
+    let file = p.write(
+        "det.yaml",
+        "stages:\n  a:\n    kind: generate\n    with: {rows: 10, sleep_ms: 3000}\n  b:\n    kind: describe\n    needs: a\n  pts:\n    kind: generate\n    with: {rows: 5, offset: \"${sweep.o}\"}\n    sweep:\n      grid:\n        o: {range: {start: 0.0, stop: 5.0, num: 6}}\n",
+    );
+    let f = file.to_str().unwrap();
+    let o = slurm_run(&p, &file, &["--detach"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("detached: 8 instances") && out.contains("eqlab status"),
+        "{out}"
+    );
+    // Right away: a sleeps 3 s, so the run is not done (exit 3) and b waits.
+    let o = p.eqlab(&["status", f]);
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{out}\n{}", text(&o.stderr));
+    assert!(out.contains(" b (job "), "{out}");
+    // Then until done.
+    let out = wait_for("the detached run to finish", 180, || {
+        let o = p.eqlab(&["status", f]);
+        match o.status.code() {
+            Some(0) => Some(text(&o.stdout)),
+            Some(3) => None,
+            c => panic!(
+                "status exited {c:?}:\n{}{}",
+                text(&o.stdout),
+                text(&o.stderr)
+            ),
+        }
+    });
+    assert!(out.contains("8 stages: 8 done (8 ran, 0 cached)"), "{out}");
+    let shown = p.ok(&["show", f, "b"]);
+    assert!(shown.contains("mean"), "{shown}");
+    // `status --wait` on a finished run prints the run's summary at once.
+    let out = p.ok(&["status", f, "--wait"]);
+    assert!(out.contains("8 stages: 8 ran"), "{out}");
+
+    // A forced rerun, detached and cancelled: the old record of `a` is not taken for the
+    // new result, and nothing stays queued.
+    let o = slurm_run(&p, &file, &["--detach", "--force", "a"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (_, ids) = submitted(&text(&o.stderr));
+    let out = p.ok(&["cancel", f]);
+    assert!(out.contains("cancelled run"), "{out}");
+    wait_for("the cancelled jobs to leave the queue", 60, || {
+        queued(&ids).is_empty().then_some(())
+    });
+    let o = p.eqlab(&["status", f]);
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("1 failed, 1 skipped"), "{out}");
+    let out = p.ok(&["cancel", f]);
+    assert!(out.contains("no job of a Slurm run"), "{out}");
+    // Without a Slurm run of the pipeline, status says how to start one.
+    let other = p.write("other.yaml", "stages:\n  a:\n    kind: generate\n");
+    let o = p.eqlab(&["status", other.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("no Slurm run of"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn cheap_instances_are_packed_from_the_timings_of_earlier_runs() {
+    if !slurm_up("cheap_instances_are_packed…") {
+        return;
+    }
+    let p = Project::new();
+    let file = p.write(
+        "cheap.yaml",
+        "stages:\n  pts:\n    kind: generate\n    with: {rows: 10, sleep_ms: 10, offset: \"${sweep.o}\"}\n    sweep:\n      grid:\n        o: {range: {start: 0.0, stop: 199.0, num: 200}}\n",
+    );
+    // A dry run without history: one instance per array task (200 tasks in chunks).
+    let o = slurm_run(&p, &file, &["--dry-run"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let chunks = 200usize.div_ceil(max_array_size());
+    assert!(
+        err.contains(&format!(
+            "would submit {chunks} jobs (200 array tasks) for 200 instances"
+        )),
+        "{err}"
+    );
+    assert!(records(&p).is_empty() && !p.store().join("slurm").exists());
+    // A local run records the timings; a forced Slurm run then packs them.
+    p.ok(&["run", file.to_str().unwrap(), "--no-progress"]);
+    let o = slurm_run(&p, &file, &["--force", "pts"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(err.contains("instances per array task"), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("slurm: submitted"))
+        .unwrap();
+    let tasks: usize = line
+        .split(" (")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no task count in {line}"));
+    assert!(
+        tasks <= 10,
+        "200 cheap instances took {tasks} array tasks: {line}"
+    );
+    assert!(out.contains("200 stages: 200 ran"), "{out}");
 }

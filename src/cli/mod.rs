@@ -17,6 +17,7 @@ macro_rules! outln {
     }};
 }
 
+pub mod cancel;
 pub mod check;
 pub mod explain;
 pub mod gc;
@@ -31,6 +32,7 @@ pub mod report;
 pub mod run;
 pub mod schema;
 pub mod show;
+pub mod status;
 pub mod worker;
 
 use anyhow::{Result, anyhow};

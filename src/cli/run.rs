@@ -1,6 +1,6 @@
 //! `eqlab run`: reuse stored results, compute the rest, print the summary.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use eqlab::exec::executor::{Executor, Local};
 use eqlab::exec::slurm::Slurm;
 use eqlab::exec::{RunOptions, status, ui};
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Arguments of `eqlab run`.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  eqlab run pipelines/demo.yaml\n  eqlab run pipelines/demo.yaml --set params.start=2012-01-01\n  eqlab run pipelines/demo.yaml --only describe --force describe -j 2"
+    after_help = "Examples:\n  eqlab run pipelines/demo.yaml\n  eqlab run pipelines/demo.yaml --set params.start=2012-01-01\n  eqlab run pipelines/demo.yaml --only describe --force describe -j 2\n\nOn a Slurm cluster (settings in eqlab.toml's [executor.slurm]):\n  eqlab run pipelines/sweep-q.yaml --executor slurm            submit, watch, Ctrl-C cancels\n  eqlab run pipelines/sweep-q.yaml --executor slurm --dry-run  what would be submitted\n  eqlab run pipelines/sweep-q.yaml --executor slurm --detach   submit and return\n  eqlab status pipelines/sweep-q.yaml [--wait]                 follow a run\n  eqlab cancel pipelines/sweep-q.yaml                          cancel its jobs"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -34,6 +34,14 @@ pub struct Args {
     /// stage, submitted with sbatch; settings in eqlab.toml's [executor.slurm]).
     #[arg(long, value_enum, default_value_t = Which::Local)]
     pub executor: Which,
+    /// With --executor slurm: submit the jobs and return at once; they run on. Follow them
+    /// with `eqlab status PIPELINE`, stop them with `eqlab cancel PIPELINE`.
+    #[arg(long)]
+    pub detach: bool,
+    /// With --executor slurm: plan and group the job arrays, say what would be submitted,
+    /// submit nothing (the store is not written).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The executors `--executor` chooses from.
@@ -45,21 +53,60 @@ pub enum Which {
     Slurm,
 }
 
+/// The Slurm executor with the `[executor.slurm]` settings for `pipeline`, running this
+/// binary on the nodes.
+pub fn slurm(pipeline: &Path) -> Result<Slurm> {
+    let (settings, _) = eqlab::config::slurm_settings(pipeline)?;
+    Ok(Slurm {
+        settings,
+        exe: std::env::current_exe().context("cannot find the eqlab binary the jobs should run")?,
+    })
+}
+
 /// Runs the pipeline; exit 0 when every stage is cached or ran, 1 when any failed or was
 /// skipped, 130 after Ctrl-C.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
+    if (a.detach || a.dry_run) && a.executor != Which::Slurm {
+        bail!(
+            "--{} needs --executor slurm (a local run computes in this process; `eqlab plan` \
+             says what it would do)",
+            if a.detach { "detach" } else { "dry-run" }
+        );
+    }
     let p = a.file.load(registry)?;
     let store = super::open_store(store_dir, &a.file.pipeline)?;
+    let opts = RunOptions {
+        jobs: a.jobs,
+        only: a.only,
+        force: a.force,
+        progress: !a.no_progress,
+    };
     let executor: Box<dyn Executor> = match a.executor {
         Which::Local => Box::new(Local),
-        Which::Slurm => {
-            let (settings, _) = eqlab::config::slurm_settings(&a.file.pipeline)?;
-            Box::new(Slurm {
-                settings,
-                exe: std::env::current_exe()
-                    .context("cannot find the eqlab binary the jobs should run")?,
-            })
+        Which::Slurm if a.detach || a.dry_run => {
+            let s = slurm(&a.file.pipeline)?.submit(&p, registry, &store, &opts, a.dry_run)?;
+            let failed = s
+                .settled
+                .iter()
+                .any(|o| o.status == status::FAILED || o.status == status::SKIPPED);
+            if a.detach && s.jobs > 0 {
+                let f = a.file.pipeline.display();
+                outln!(
+                    "detached: {} instances run on in {} jobs (run {}).\n  follow:  eqlab status {f} [--wait]\n  cancel:  eqlab cancel {f}",
+                    s.instances,
+                    s.jobs,
+                    s.run
+                );
+            } else if a.detach {
+                outln!("nothing to submit: every stage is stored or cannot run");
+            }
+            return Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
         }
+        Which::Slurm => Box::new(slurm(&a.file.pipeline)?),
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let c = cancel.clone();
@@ -71,14 +118,19 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
         eprintln!("\ninterrupting: waiting for running stages to stop (Ctrl-C again to quit now)");
     })
     .context("installing the Ctrl-C handler")?;
-    let opts = RunOptions {
-        jobs: a.jobs,
-        only: a.only,
-        force: a.force,
-        progress: !a.no_progress,
-    };
     let log = executor.run(&p, registry, &store, &opts, cancel.clone())?;
-    out!("{}", ui::summary(&log));
+    super::warn_remote_trouble(&store);
+    if cancel.load(Ordering::SeqCst) {
+        report(&log)?;
+        return Ok(ExitCode::from(130));
+    }
+    report(&log)
+}
+
+/// Prints a finished run's summary and its errors; exit 0 when every stage is cached or ran,
+/// 1 otherwise.
+pub fn report(log: &eqlab::store::RunLog) -> Result<ExitCode> {
+    out!("{}", ui::summary(log));
     let failed: Vec<_> = log
         .stages
         .iter()
@@ -94,10 +146,6 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     }
     if let Some(why) = &log.not_saved {
         eprintln!("error: {why}");
-    }
-    super::warn_remote_trouble(&store);
-    if cancel.load(Ordering::SeqCst) {
-        return Ok(ExitCode::from(130));
     }
     Ok(
         if failed.is_empty()

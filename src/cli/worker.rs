@@ -3,7 +3,6 @@
 
 use anyhow::{Context, Result};
 use eqlab::exec::slurm::Manifest;
-use eqlab::spec::Override;
 use eqlab::stages::Registry;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,15 +34,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
                 .with_context(|| format!("SLURM_ARRAY_TASK_ID={v:?} is not a task number"))?
         }
     };
-    let overrides: Vec<Override> = m
-        .overrides
-        .iter()
-        .map(|s| {
-            s.parse()
-                .map_err(|e: String| anyhow::anyhow!("--set {s} in the run manifest: {e}"))
-        })
-        .collect::<Result<_>>()?;
-    let p = super::load(&m.pipeline, registry, &overrides)?;
+    let p = super::load(&m.pipeline, registry, &m.overrides()?)?;
     let store = super::open_store(store_dir, &m.pipeline)?;
     let failed = eqlab::exec::worker::run_task(&p, registry, &store, &m, a.job, task)?;
     super::warn_remote_trouble(&store);

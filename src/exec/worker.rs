@@ -8,7 +8,7 @@
 //! file was edited mid-run). What it does goes to `<store>/logs/<run>/<instance>.log`.
 
 use super::prepare::{Lookup, lookup, prepare, resolve};
-use super::slurm::{Manifest, log_path};
+use super::slurm::{Manifest, Task, log_path};
 use super::{Slots, compute, no_panic};
 use crate::graph::Dag;
 use crate::spec::Pipeline;
@@ -99,7 +99,7 @@ fn one(
     store: &Store,
     order: &[String],
     dag: &Dag,
-    t: &super::slurm::Task,
+    t: &Task,
     say: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let name = t.instance.as_str();

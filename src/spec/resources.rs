@@ -31,6 +31,16 @@ impl Resources {
     pub fn is_empty(&self) -> bool {
         *self == Resources::default()
     }
+
+    /// These resources, each field not set taken from `defaults` (a kind's defaults).
+    pub fn over(self, defaults: &Resources) -> Resources {
+        Resources {
+            cpus: self.cpus.or(defaults.cpus),
+            mem: self.mem.or_else(|| defaults.mem.clone()),
+            time: self.time.or_else(|| defaults.time.clone()),
+            gpus: self.gpus.or(defaults.gpus),
+        }
+    }
 }
 
 /// Parses `resources:` of stage `path` (e.g. `stages.train`), reporting every problem.

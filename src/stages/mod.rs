@@ -30,12 +30,29 @@ pub mod turnover;
 
 pub use shared::{frictionless, frictionless_of, param_or_upstream, power_label, unprefix_single};
 
+use crate::spec::resources::Resources;
 use crate::stage::Stage;
 use std::collections::BTreeMap;
 
 /// Kind name → stage implementation.
 pub struct Registry {
     stages: BTreeMap<&'static str, Box<dyn Stage>>,
+}
+
+/// What a cluster job of a kind asks for unless the pipeline's `resources:` says otherwise:
+/// the deep-training kinds and the simulation use two cores and more memory; others take the
+/// cluster's defaults. (Scheduler hints only, never part of a key.)
+fn default_resources(kind: &str) -> Resources {
+    let (cpus, mem) = match kind {
+        "deep_bsde" | "rgan_train" => (2, "2G"),
+        "simulate_equilibrium" => (2, "1G"),
+        _ => return Resources::default(),
+    };
+    Resources {
+        cpus: Some(cpus),
+        mem: Some(mem.to_owned()),
+        ..Resources::default()
+    }
 }
 
 impl Registry {
@@ -80,6 +97,12 @@ impl Registry {
     /// The stage of kind `kind`.
     pub fn get(&self, kind: &str) -> Option<&dyn Stage> {
         self.stages.get(kind).map(|b| b.as_ref())
+    }
+
+    /// The resources a cluster job of kind `kind` asks for by default (see `resources:` in
+    /// pipeline files, which overrides each field).
+    pub fn resources(&self, kind: &str) -> Resources {
+        default_resources(kind)
     }
 
     /// Every kind name, sorted.

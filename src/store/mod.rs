@@ -471,14 +471,23 @@ impl Store {
     /// Every readable run log, oldest first (unreadable ones are skipped: they are history,
     /// not results).
     pub fn runs(&self) -> Result<Vec<RunLog>> {
+        self.recent_runs(usize::MAX)
+    }
+
+    /// The `limit` most recent readable run logs, oldest first.
+    pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunLog>> {
         let dir = self.root.join("runs");
-        let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
+        let mut paths: Vec<PathBuf> = match fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+        };
         paths.sort();
-        Ok(paths
+        let skip = paths.len().saturating_sub(limit);
+        Ok(paths[skip..]
             .iter()
             .filter_map(|p| {
                 fs::read(p)
