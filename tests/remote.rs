@@ -570,7 +570,10 @@ stages:
         seen_records = seen_records.max(records);
     }
     // The last run finished: the check above saw both records.
-    assert_eq!(seen_records, 2, "the finished run did not publish both records");
+    assert_eq!(
+        seen_records, 2,
+        "the finished run did not publish both records"
+    );
 }
 
 /// eqlab for `p` with the remote settings of the environment cleared (only eqlab.toml and
