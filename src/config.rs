@@ -73,6 +73,14 @@ pub struct SlurmSection {
     pub pack: Option<u32>,
     /// How often the submitter looks at the store and `squeue`, in milliseconds (default 500).
     pub poll_ms: Option<u64>,
+    /// Whether the nodes see this machine's files (the store, the pipeline, its input files);
+    /// true by default. With `false`, jobs work through the remote cache (which must be
+    /// configured and writable): the pipeline and its input files travel through it, each
+    /// node keeps its own store in `${TMPDIR:-/tmp}/eqlab-node-store`, and results come back
+    /// as pulls.
+    pub shared_fs: Option<bool>,
+    /// The `eqlab` binary on the nodes (default: the path of the one that submits).
+    pub eqlab: Option<PathBuf>,
 }
 
 /// The `[executor.slurm]` settings for a command about `start` (the pipeline file), and the

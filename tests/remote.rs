@@ -8,7 +8,7 @@
 //! `CI=true` that is a failure.
 
 mod common;
-use common::{Project, repo, text};
+use common::{Project, http, repo, text};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -56,23 +56,6 @@ fn absent(why: &str) -> Option<S3> {
         "\n*** SKIPPED: {why}; install moto (pip install 'moto[server]') or run .ci/run ***\n"
     );
     None
-}
-
-/// Sends one unsigned HTTP request (moto accepts any credentials) and returns the status.
-fn http(endpoint: &str, method: &str, path: &str) -> u16 {
-    let addr = endpoint.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).expect("connect to the S3 server");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
 }
 
 fn wait_until_up(endpoint: &str) -> bool {

@@ -5,7 +5,7 @@
 //! except under CI (CI=true or EQLAB_TEST_SLURM=1), where a missing cluster is a failure.
 
 mod common;
-use common::{Project, repo, text};
+use common::{Project, http, repo, text};
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -528,4 +528,164 @@ fn cheap_instances_are_packed_from_the_timings_of_earlier_runs() {
         "200 cheap instances took {tasks} array tasks: {line}"
     );
     assert!(out.contains("200 stages: 200 ran"), "{out}");
+}
+
+/// The S3 server `.ci/run` starts (EQLAB_TEST_S3_ENDPOINT), with the test bucket; `None`
+/// (the test is skipped, loudly) outside CI when there is none; under CI a failure.
+fn s3_endpoint(test: &str) -> Option<String> {
+    let Ok(endpoint) = std::env::var("EQLAB_TEST_S3_ENDPOINT") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: CI=true but EQLAB_TEST_S3_ENDPOINT is not set (.ci/run starts moto)"
+        );
+        eprintln!("*** SKIPPED {test}: no S3 server (set EQLAB_TEST_S3_ENDPOINT, see .ci/run)");
+        return None;
+    };
+    let code = http(&endpoint, "PUT", "/eqlab-test");
+    assert!(code == 200 || code == 409, "creating the bucket: {code}");
+    Some(endpoint)
+}
+
+#[test]
+fn without_a_shared_filesystem_jobs_work_through_the_remote_cache() {
+    let test = "without_a_shared_filesystem…";
+    if !slurm_up(test) {
+        return;
+    }
+    let Some(endpoint) = s3_endpoint(test) else {
+        return;
+    };
+    // A project whose pipeline (in pipes/) reads ../data/inputs.csv.
+    let layout = |p: &Project| {
+        std::fs::create_dir_all(p.path().join("pipes")).unwrap();
+        std::fs::create_dir_all(p.path().join("data")).unwrap();
+        std::fs::copy(
+            repo().join("data/gms-paper-inputs.csv"),
+            p.path().join("data/inputs.csv"),
+        )
+        .unwrap();
+        p.write(
+            "pipes/p.yaml",
+            "stages:\n  inputs:\n    kind: paper_inputs\n    with: {path: ../data/inputs.csv}\n  calibrate:\n    kind: frictionless_calibration\n    needs: inputs\n  pts:\n    kind: generate\n    with: {rows: 20, offset: \"${sweep.o}\"}\n    sweep:\n      grid:\n        o: {range: {start: 0.0, stop: 3.0, num: 4}}\n  d:\n    kind: describe\n    foreach: pts\n",
+        )
+    };
+    let local = Project::new();
+    let f = layout(&local);
+    local.ok(&["run", f.to_str().unwrap(), "--no-progress"]);
+
+    let p = Project::new();
+    let f = layout(&p);
+    p.write(
+        "eqlab.toml",
+        &format!(
+            "[remote]\nurl = \"s3://eqlab-test/slurm-{}\"\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\n\n[executor.slurm]\nshared_fs = false\n",
+            std::process::id()
+        ),
+    );
+    // The jobs' TMPDIR (sbatch exports the environment) holds the node's own store.
+    let node = p.path().join("node");
+    std::fs::create_dir_all(&node).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            f.to_str().unwrap(),
+            "--no-progress",
+            "--executor",
+            "slurm",
+        ];
+        args.extend_from_slice(extra);
+        p.cmd(&args)
+            .env("TMPDIR", &node)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("EQLAB_REMOTE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("10 stages: 10 ran, 0 cached"), "{out}");
+    // The submitter's store got every result (pulled), byte for byte a local run's.
+    assert_eq!(
+        records(&local),
+        records(&p),
+        "records differ from a local run"
+    );
+    // The workers computed in the node store, from the files the remote carried.
+    let node_store = node.join("eqlab-node-store");
+    let computed = std::fs::read_dir(node_store.join("records"))
+        .unwrap()
+        .count();
+    assert_eq!(computed, 10, "the node store holds {computed} records");
+    let logs = std::fs::read_dir(node_store.join("logs")).unwrap();
+    let run_dir = logs.flatten().next().unwrap().path();
+    let log = std::fs::read_to_string(run_dir.join("inputs.log")).unwrap();
+    assert!(
+        log.contains("eqlab-node-store/work/") && log.contains("pipes/p.yaml"),
+        "{log}"
+    );
+    // A rerun submits nothing.
+    let o = run(&[]);
+    assert_eq!(submitted(&text(&o.stderr)).0, 0, "{}", text(&o.stderr));
+    // A failure's log tail comes back through the remote.
+    p.write(
+        "pipes/p.yaml",
+        &(std::fs::read_to_string(&f).unwrap()
+            + "  bad:\n    kind: generate\n    needs: calibrate\n    with: {nan_at: 3}\n"),
+    );
+    let o = run(&[]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("logs/") && err.contains("non-finite value"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_requeued_job_runs_again_and_the_run_completes_with_one_record() {
+    if !slurm_up("a_requeued_job_runs_again…") {
+        return;
+    }
+    let p = Project::new();
+    let f = p.write(
+        "rq.yaml",
+        "stages:\n  slow:\n    kind: generate\n    with: {rows: 10, sleep_ms: 4000}\n",
+    );
+    let o = slurm_run(&p, &f, &["--detach"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (_, ids) = submitted(&text(&o.stderr));
+    wait_for("the stage to start computing", 120, || {
+        instance_log(&p, "slow").filter(|l| l.contains("key "))
+    });
+    // As preemption or a node failure would: Slurm kills the task and queues it again.
+    let o = Command::new("scontrol")
+        .args(["requeue", &ids[0]])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "scontrol requeue: {}", text(&o.stderr));
+    // A requeued job waits (BeginTime) before it is eligible again; let it start now.
+    wait_for("the job to be pending again", 60, || {
+        queued(&ids)
+            .iter()
+            .any(|l| l.ends_with("PENDING"))
+            .then_some(())
+    });
+    let o = Command::new("scontrol")
+        .args(["update", &format!("JobId={}", ids[0]), "StartTime=now"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "scontrol update: {}", text(&o.stderr));
+    let out = p.ok(&["status", f.to_str().unwrap(), "--wait"]);
+    assert!(out.contains("1 stages: 1 ran"), "{out}");
+    assert_eq!(records(&p).len(), 1);
+    let log = instance_log(&p, "slow").unwrap();
+    assert_eq!(
+        log.matches("key ").count(),
+        2,
+        "the stage did not start twice:\n{log}"
+    );
+    assert_eq!(log.matches("stored record").count(), 1, "{log}");
 }

@@ -54,12 +54,22 @@ pub enum Which {
 }
 
 /// The Slurm executor with the `[executor.slurm]` settings for `pipeline`, running this
-/// binary on the nodes.
+/// binary on the nodes (unless the settings name another), and the remote cache's endpoint
+/// and region for nodes without a shared filesystem.
 pub fn slurm(pipeline: &Path) -> Result<Slurm> {
     let (settings, _) = eqlab::config::slurm_settings(pipeline)?;
+    let mut node_env = Vec::new();
+    if let Some(r) = super::remote_settings(pipeline)? {
+        for (var, s) in [("AWS_ENDPOINT_URL", &r.endpoint), ("AWS_REGION", &r.region)] {
+            if let Some(s) = s {
+                node_env.push((var.to_owned(), s.value.clone()));
+            }
+        }
+    }
     Ok(Slurm {
         settings,
         exe: std::env::current_exe().context("cannot find the eqlab binary the jobs should run")?,
+        node_env,
     })
 }
 

@@ -103,6 +103,21 @@ pub fn prepare(
     Ok(Prepared { params, key, hash })
 }
 
+/// The input files (resolved paths) instance `decl` reads, as far as they are known before
+/// its upstream stages ran (a path computed from an upstream scalar is not).
+pub fn input_files(p: &Pipeline, decl: &StageDecl, stage: &dyn Stage) -> Vec<std::path::PathBuf> {
+    let Ok(Some(params)) = instantiate(p, decl, stage, None) else {
+        return Vec::new();
+    };
+    stage
+        .params()
+        .iter()
+        .filter(|s| s.kind == ParamKind::Path)
+        .filter_map(|s| params.opt_str(s.name).ok().flatten())
+        .map(|rel| params.resolve(std::path::Path::new(rel)))
+        .collect()
+}
+
 /// A stage instance's sweep point as JSON, in axis order (what `Upstream::point` holds).
 pub fn upstream_point(d: &StageDecl) -> Vec<(String, serde_json::Value)> {
     d.point

@@ -63,9 +63,10 @@ pub fn run_task(
             eprintln!("{line}");
         };
         say(&format!(
-            "worker on {} (job {job}, task {task}): stage '{}'",
+            "worker on {} (job {job}, task {task}): stage '{}' of {}",
             crate::store::record::host_name(),
-            t.instance
+            t.instance,
+            p.file.display()
         ));
         let res = no_panic(&t.instance, || {
             if p.file_hash != m.file_hash {
@@ -84,11 +85,58 @@ pub fn run_task(
             Err(e) => {
                 failed += 1;
                 say(&format!("error: stage '{}' failed: {e:#}", t.instance));
+                drop(log);
+                share_log(store, m, &t.instance, &path);
             }
         }
     }
     store.save_state();
     Ok(failed)
+}
+
+/// Without a shared filesystem, puts a failed instance's log on the remote cache, where the
+/// submitter shows its tail (best effort: the failure itself is what matters).
+fn share_log(store: &Store, m: &Manifest, instance: &str, path: &std::path::Path) {
+    if let Ok(bytes) = std::fs::read(path) {
+        share(store, m, instance, bytes);
+    }
+}
+
+/// Puts `bytes` as the log of `instance` on the remote cache, for runs without a shared
+/// filesystem (see [`share_log`]).
+fn share(store: &Store, m: &Manifest, instance: &str, bytes: Vec<u8>) {
+    if m.bundle.is_none() {
+        return;
+    }
+    if let Some(remote) = store.remote()
+        && let Err(e) = remote.put_bytes(&super::slurm::log_rel(&m.run, instance), bytes)
+    {
+        eprintln!(
+            "warning: cannot put the log of '{instance}' on {}: {e:#}",
+            remote.url()
+        );
+    }
+}
+
+/// A task that failed before computing (its pipeline could not be loaded): the error becomes
+/// the log of each of its instances, so that the submitter can show it.
+pub fn task_failed(store: &Store, m: &Manifest, job: usize, task: usize, e: &anyhow::Error) {
+    let Some(list) = m.jobs.get(job).and_then(|j| j.tasks.get(task)) else {
+        return;
+    };
+    for t in list {
+        let line = format!(
+            "{} error: stage '{}' failed: {e:#}\n",
+            now_rfc3339(),
+            t.instance
+        );
+        let path = log_path(store.root(), &m.run, &t.instance);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::write(&path, &line);
+        share(store, m, &t.instance, line.into_bytes());
+    }
 }
 
 /// Derives the key of one instance (its upstream records must be stored), checks it, and
@@ -113,7 +161,15 @@ fn one(
     {
         let (d, kind) = resolve(p, registry, a)?;
         let prep = prepare(p, d, kind, &done, store)?;
-        match lookup(store, &prep.hash, false)? {
+        let found = match lookup(store, &prep.hash, false)? {
+            // Without a shared filesystem, upstream results come from the remote cache.
+            Lookup::Miss => match store.pull(&prep.hash)? {
+                crate::store::sync::Pulled::Hit(r, _) => Lookup::Hit(r),
+                _ => Lookup::Miss,
+            },
+            other => other,
+        };
+        match found {
             Lookup::Hit(r) => {
                 done.insert(a.clone(), *r);
             }

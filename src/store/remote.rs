@@ -334,6 +334,20 @@ impl Remote {
         })
     }
 
+    /// Reads one small remote file by its path under the prefix (e.g. a Slurm run's manifest,
+    /// `runs/<run>/manifest.json`); `None` when absent.
+    pub fn get_bytes(&self, rel: &str) -> Result<Option<Bytes>> {
+        self.get_small(rel).map_err(|e| anyhow!("{rel}: {e}"))
+    }
+
+    /// Writes (or overwrites) one small remote file by its path under the prefix.
+    pub fn put_bytes(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        self.rt
+            .block_on(self.store.put(&self.path(rel), PutPayload::from(bytes)))
+            .map(|_| ())
+            .map_err(|e| anyhow!("{rel}: {e}"))
+    }
+
     /// The bytes of the records of `keys` (`None` where absent), fetched concurrently.
     pub fn get_records(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
         let paths: Vec<ObjPath> = keys

@@ -31,6 +31,9 @@ pub struct Manifest {
     pub started: String,
     /// One entry per submitted job (a chunk of a job array).
     pub jobs: Vec<JobSpec>,
+    /// Without a shared filesystem: the pipeline and input files, in the remote cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<super::bundle::Bundle>,
 }
 
 /// One submitted job: a chunk of one stage's job array.
@@ -56,16 +59,20 @@ pub struct Task {
 }
 
 impl Manifest {
-    /// Reads and checks a manifest file (version, non-empty jobs).
+    /// Reads and checks a manifest file (its version).
     pub fn read(path: &Path) -> Result<Manifest> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the run manifest {}", path.display()))?;
-        let m: Manifest = serde_json::from_slice(&bytes)
-            .with_context(|| format!("the run manifest {} is not valid", path.display()))?;
+        Self::parse(&bytes, &path.display().to_string())
+    }
+
+    /// Parses and checks a manifest's bytes; `from` names where they came from.
+    pub fn parse(bytes: &[u8], from: &str) -> Result<Manifest> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .with_context(|| format!("the run manifest {from} is not valid"))?;
         if m.version != MANIFEST_VERSION {
             bail!(
-                "the run manifest {} has version {}, this eqlab reads version {MANIFEST_VERSION}",
-                path.display(),
+                "the run manifest {from} has version {}, this eqlab reads version {MANIFEST_VERSION}",
                 m.version
             );
         }
@@ -162,10 +169,20 @@ pub fn log_path(store_root: &Path, run: &str, instance: &str) -> PathBuf {
         .join(format!("{name}.log"))
 }
 
+/// The remote path of an instance's log, put there by a worker without a shared filesystem
+/// when the instance failed: `logs/<run>/<file>` with the file name of [`log_path`].
+pub fn log_rel(run: &str, instance: &str) -> String {
+    log_path(Path::new(""), run, instance)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// How many lines of a log a failure shows.
+pub const TAIL_LINES: usize = 12;
+
 /// The last lines of an instance's log (or of Slurm's output of its array task, when the
 /// worker never started), formatted to follow an error message.
 pub fn log_tail(root: &Path, run: &str, instance: &str, job: &str, task: usize) -> String {
-    const LINES: usize = 12;
     let mine = log_path(root, run, instance);
     let slurm = root
         .join("logs")
@@ -174,7 +191,7 @@ pub fn log_tail(root: &Path, run: &str, instance: &str, job: &str, task: usize) 
     for path in [mine, slurm] {
         if let Ok(text) = std::fs::read_to_string(&path) {
             let lines: Vec<&str> = text.lines().collect();
-            let tail = lines[lines.len().saturating_sub(LINES)..].join("\n");
+            let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
             if !tail.trim().is_empty() {
                 return format!("; the tail of {}:\n{tail}", path.display());
             }

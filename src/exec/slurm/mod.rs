@@ -16,13 +16,14 @@
 //!    or was skipped when a job it waited for failed. Ctrl-C cancels the run's jobs unless the
 //!    run was detached; `eqlab status` follows a run from its manifest the same way.
 
+pub mod bundle;
 mod commands;
 mod manifest;
 
 pub use commands::max_array_size;
-pub use manifest::{JobSpec, MANIFEST_VERSION, Manifest, Task, log_path};
+pub use manifest::{JobSpec, MANIFEST_VERSION, Manifest, Task, log_path, log_rel};
 
-use super::prepare::{Lookup, kind_of, lookup, prepare};
+use super::prepare::{Lookup, input_files, kind_of, lookup, prepare};
 use super::{RunOptions, executor::Executor, instance_names, selection, status, ui};
 use crate::config::SlurmSection;
 use crate::graph::Dag;
@@ -57,6 +58,9 @@ pub struct Slurm {
     pub settings: SlurmSection,
     /// The `eqlab` binary the jobs run (a path every node can reach).
     pub exe: PathBuf,
+    /// Variables the jobs need beyond what sbatch exports, for nodes without a shared
+    /// filesystem (the remote cache's endpoint and region from `eqlab.toml`; never secrets).
+    pub node_env: Vec<(String, String)>,
 }
 
 /// What a submission did (or, in a dry run, would do).
@@ -143,6 +147,9 @@ struct Batch<'a> {
     ids: Vec<Option<String>>,
     /// The store's absolute path (what workers are given).
     root: PathBuf,
+    /// Whether the nodes share this machine's files; without, results arrive as pulls from
+    /// the remote cache.
+    shared: bool,
     run_id: String,
     started: String,
     t0: Instant,
@@ -185,6 +192,7 @@ impl<'a> Batch<'a> {
             deps: Vec::new(),
             ids: Vec::new(),
             root,
+            shared: true,
             run_id,
             started,
             t0: Instant::now(),
@@ -348,6 +356,7 @@ impl<'a> Batch<'a> {
             }
         }
         self.specs = m.jobs.clone();
+        self.shared = m.bundle.is_none();
         if !m.started.is_empty() {
             self.started = m.started.clone();
         }
@@ -387,35 +396,72 @@ impl<'a> Batch<'a> {
             overrides: self.p.overrides.clone(),
             started: self.started.clone(),
             jobs: self.specs.clone(),
+            bundle: None,
         })
     }
 
     /// 3. Writes the manifest and the worker script, then submits every chunk (upstream
     /// chunks first), saving the job ids as they come. On an sbatch failure the chunks
     /// submitted before are cancelled.
-    fn submit(&mut self, s: &SlurmSection, exe: &Path, cancel: &AtomicBool) -> Result<()> {
+    fn submit(&mut self, slurm: &Slurm, cancel: &AtomicBool) -> Result<()> {
+        let s = &slurm.settings;
         self.ids = vec![None; self.specs.len()];
         if self.specs.is_empty() {
             return Ok(());
         }
+        self.shared = s.shared_fs.unwrap_or(true);
         let run_dir = manifest::run_dir(&self.root, &self.run_id);
         let log_dir = self.root.join("logs").join(&self.run_id);
         for d in [&run_dir, &log_dir] {
             std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
         }
+        let mut m = self.manifest()?;
+        if !self.shared {
+            // Every stage's files: a worker checks them all when it loads the pipeline.
+            let mut inputs = BTreeSet::new();
+            for d in &self.p.stages {
+                inputs.extend(input_files(self.p, d, kind_of(self.registry, d)?));
+            }
+            m.bundle = Some(bundle::upload(self.store, &self.p.file, &inputs)?);
+        }
+        let bytes = serde_json::to_vec(&m)?;
         let manifest_path = run_dir.join("manifest.json");
-        self.store
-            .write_atomic(&manifest_path, &serde_json::to_vec(&self.manifest()?)?)?;
+        self.store.write_atomic(&manifest_path, &bytes)?;
+        let exe = sh_quote(&s.eqlab.as_deref().unwrap_or(&slurm.exe).to_string_lossy());
+        let (text, output, chdir) = if self.shared {
+            let text = format!(
+                "#!/bin/sh\n# One array task of eqlab run {}: eqlab worker computes its instances.\nexec {exe} --store {} worker --manifest {} --job \"$1\"\n",
+                self.run_id,
+                sh_quote(&self.root.to_string_lossy()),
+                sh_quote(&manifest_path.to_string_lossy()),
+            );
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            (text, log_dir.join("slurm-%A_%a.out"), cwd)
+        } else {
+            let remote = self
+                .store
+                .remote()
+                .ok_or_else(|| anyhow!("no remote cache for a run without a shared filesystem"))?;
+            let rel = bundle::manifest_rel(&self.run_id);
+            remote
+                .put_bytes(&rel, bytes)
+                .with_context(|| format!("putting the run manifest on {}", remote.url()))?;
+            let env: String = slurm
+                .node_env
+                .iter()
+                .map(|(k, v)| format!("export {k}={}\n", sh_quote(v)))
+                .collect();
+            let text = format!(
+                "#!/bin/sh\n# One array task of eqlab run {} on a node without this machine's files: the\n# pipeline, its inputs and upstream results come from the remote cache, results go back to it.\n{env}exec {exe} --store \"${{TMPDIR:-/tmp}}/eqlab-node-store\" --remote {} --remote-mode read-write --remote-required worker --remote-manifest {} --job \"$1\"\n",
+                self.run_id,
+                sh_quote(remote.url()),
+                sh_quote(&rel),
+            );
+            let tmp = PathBuf::from("/tmp");
+            (text, tmp.join("eqlab-slurm-%A_%a.out"), tmp)
+        };
         let script = run_dir.join("worker.sh");
-        let text = format!(
-            "#!/bin/sh\n# One array task of eqlab run {}: eqlab worker computes its instances.\nexec {} --store {} worker --manifest {} --job \"$1\"\n",
-            self.run_id,
-            sh_quote(&exe.to_string_lossy()),
-            sh_quote(&self.root.to_string_lossy()),
-            sh_quote(&manifest_path.to_string_lossy()),
-        );
         self.store.write_atomic(&script, text.as_bytes())?;
-        let cwd = std::env::current_dir().context("cannot read the current directory")?;
         for c in submit_order(&self.deps) {
             if cancel.load(Ordering::SeqCst) {
                 break;
@@ -430,11 +476,8 @@ impl<'a> Batch<'a> {
                     spec.tasks.len() - 1,
                     s.max_jobs.map(|k| format!("%{k}")).unwrap_or_default()
                 ))
-                .arg(format!(
-                    "--output={}",
-                    log_dir.join("slurm-%A_%a.out").display()
-                ))
-                .arg(format!("--chdir={}", cwd.display()))
+                .arg(format!("--output={}", output.display()))
+                .arg(format!("--chdir={}", chdir.display()))
                 .arg("--kill-on-invalid-dep=yes");
             if !self.deps[c].is_empty() {
                 let after: Vec<&str> = self.deps[c]
@@ -660,18 +703,58 @@ impl<'a> Batch<'a> {
             if alive.contains_key(&(id.clone(), task.to_string())) {
                 return Ok(None);
             }
+            // Without a shared filesystem the task published its results before it ended.
+            if !self.shared
+                && let crate::store::sync::Pulled::Hit(r, _) = self.store.pull(&hash)?
+            {
+                let secs = self.store.meta(&hash).map_or(0.0, |m| m.elapsed_s);
+                self.done.insert(name.clone(), *r);
+                return Ok(Some(
+                    self.finish(
+                        at,
+                        RunStage::new(name, kind, status::RAN)
+                            .key(&hash)
+                            .seconds(secs),
+                    ),
+                ));
+            }
             // Gone without a record.
             if self.deps[chunk].iter().any(|&d| chunk_failed[d]) {
                 RunStage::new(name, kind, status::SKIPPED).error(format!(
                     "job {id}_{task} was cancelled: a job it waited for failed"
                 ))
             } else {
-                let tail = manifest::log_tail(&self.root, &self.run_id, name, &id, task);
+                let tail = if self.shared {
+                    manifest::log_tail(&self.root, &self.run_id, name, &id, task)
+                } else {
+                    self.remote_log_tail(name)
+                };
                 RunStage::new(name, kind, status::FAILED)
                     .error(format!("job {id}_{task} ended without a result{tail}"))
             }
         };
         Ok(Some(self.finish(at, outcome)))
+    }
+
+    /// The tail of an instance's log that its worker put on the remote cache (nodes without a
+    /// shared filesystem), formatted to follow an error message.
+    fn remote_log_tail(&self, instance: &str) -> String {
+        let rel = log_rel(&self.run_id, instance);
+        let Some(remote) = self.store.remote() else {
+            return String::new();
+        };
+        match remote.get_bytes(&rel) {
+            Ok(Some(b)) => {
+                let text = String::from_utf8_lossy(&b);
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(manifest::TAIL_LINES)..].join("\n");
+                format!("; the tail of {}/{rel}:\n{tail}", remote.url())
+            }
+            _ => format!(
+                "; no log at {}/{rel} (the job may not have started: see /tmp/eqlab-slurm-*.out on its node)",
+                remote.url()
+            ),
+        }
     }
 
     /// Records and prints an instance's outcome; whether it ran.
@@ -760,7 +843,7 @@ impl Slurm {
             );
             return Ok(b);
         }
-        b.submit(&self.settings, &self.exe, cancel)?;
+        b.submit(self, cancel)?;
         let ids = b.submitted_ids();
         eprintln!(
             "slurm: submitted {} jobs ({} array tasks) for {} instances (run {}{})",
