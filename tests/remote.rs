@@ -9,7 +9,6 @@
 
 mod common;
 use common::{Project, http, repo, text};
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -179,7 +179,6 @@ fn slurm_records_are_bit_identical_to_local_ones_sweeps_are_chunked_and_a_rerun_
 
     let sl = Project::new();
     let file = sl.write("p.yaml", PIPELINE);
-    let f = file.to_str().unwrap();
     let o = slurm_run(&sl, &file, &[]);
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "slurm run failed:\n{out}\n{err}");

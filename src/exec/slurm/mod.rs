@@ -199,7 +199,7 @@ impl<'a> Batch<'a> {
         })
     }
 
-    /// 1. Decides, per instance, cached / submit / failed / skipped, and settles all but the
+    /// Step 1, plan: decides, per instance, cached / submit / failed / skipped, and settles all but the
     /// submitted ones. `followed`: when following an earlier run, its instances and the keys
     /// it expected; any other instance must then be stored already.
     fn plan(
@@ -280,7 +280,7 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// 2. Groups the instances to submit into job-array chunks: per declared stage, `packs`
+    /// Step 2: groups the instances to submit into job-array chunks: per declared stage, `packs`
     /// instances per task (1 when absent), at most `max_array` tasks per chunk.
     fn group(
         &mut self,
@@ -400,7 +400,7 @@ impl<'a> Batch<'a> {
         })
     }
 
-    /// 3. Writes the manifest and the worker script, then submits every chunk (upstream
+    /// Step 3: writes the manifest and the worker script, then submits every chunk (upstream
     /// chunks first), saving the job ids as they come. On an sbatch failure the chunks
     /// submitted before are cancelled.
     fn submit(&mut self, slurm: &Slurm, cancel: &AtomicBool) -> Result<()> {
@@ -559,7 +559,7 @@ impl<'a> Batch<'a> {
         self.ids.iter().flatten().cloned().collect()
     }
 
-    /// 4. Follows the jobs (see [`Follow`]), settling each instance as its record appears or
+    /// Step 4: follows the jobs (see [`Follow`]), settling each instance as its record appears or
     /// its job ends without one.
     fn watch(&mut self, poll: Duration, cancel: &AtomicBool, follow: Follow) -> Result<()> {
         let mut settled = vec![false; self.jobs.len()];
