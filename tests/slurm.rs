@@ -688,3 +688,59 @@ fn a_requeued_job_runs_again_and_the_run_completes_with_one_record() {
     );
     assert_eq!(log.matches("stored record").count(), 1, "{log}");
 }
+
+#[test]
+fn two_runs_racing_for_the_same_keys_end_with_one_record_each() {
+    if !slurm_up("two_runs_racing…") {
+        return;
+    }
+    let p = Project::new();
+    let f = p.write(
+        "race.yaml",
+        "stages:\n  a:\n    kind: generate\n    with: {rows: 10, sleep_ms: 3000}\n  b:\n    kind: describe\n    needs: a\n",
+    );
+    // Two submitters of one pipeline on one store at once (a rerun racing a requeue would do
+    // the same): both jobs of a key run, the per-key lock lets one compute and the other find
+    // the record.
+    let first = p
+        .cmd(&[
+            "run",
+            f.to_str().unwrap(),
+            "--no-progress",
+            "--executor",
+            "slurm",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let second = slurm_run(&p, &f, &[]);
+    let first = first.wait_with_output().unwrap();
+    for o in [&first, &second] {
+        assert!(
+            o.status.success(),
+            "{}\n{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        assert!(
+            text(&o.stdout).contains("2 stages: 2 ran"),
+            "{}",
+            text(&o.stdout)
+        );
+    }
+    assert_eq!(records(&p).len(), 2);
+    let logs: Vec<String> = std::fs::read_dir(p.store().join("logs"))
+        .unwrap()
+        .flatten()
+        .filter_map(|d| std::fs::read_to_string(d.path().join("a.log")).ok())
+        .collect();
+    assert_eq!(logs.len(), 2, "both runs' jobs of 'a' ran");
+    let stored: usize = logs
+        .iter()
+        .map(|l| l.matches("Z stored record").count())
+        .sum();
+    assert_eq!(stored, 1, "'a' was computed {stored} times:\n{logs:?}");
+    let reused: usize = logs.iter().map(|l| l.matches(": reused").count()).sum();
+    assert_eq!(reused, 1, "{logs:?}");
+}

@@ -9,7 +9,7 @@
 
 use super::prepare::{Lookup, lookup, prepare, resolve};
 use super::slurm::{Manifest, Task, log_path};
-use super::{Slots, compute, no_panic};
+use super::{Got, Slots, compute, no_panic};
 use crate::graph::Dag;
 use crate::spec::Pipeline;
 use crate::stage::{Progress, StageCtx};
@@ -222,10 +222,17 @@ fn one(
     for w in &c.warnings {
         say(&format!("warning: {w}"));
     }
-    say(&format!(
-        "stored record {} ({:.2}s)",
-        c.record.key,
-        t0.elapsed().as_secs_f64()
-    ));
+    let secs = t0.elapsed().as_secs_f64();
+    say(&match c.got {
+        Got::Ran => format!("stored record {} ({secs:.2}s)", c.record.key),
+        Got::Reused => format!(
+            "another process stored record {} while this one waited ({secs:.2}s): reused",
+            c.record.key
+        ),
+        Got::Pulled(bytes) => format!(
+            "pulled record {} from the remote cache ({bytes} bytes, {secs:.2}s)",
+            c.record.key
+        ),
+    });
     Ok(())
 }
