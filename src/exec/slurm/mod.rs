@@ -676,16 +676,7 @@ impl<'a> Batch<'a> {
             let fresh =
                 !self.jobs[j].force || meta.as_ref().is_some_and(|m| m.finished >= self.started);
             if fresh && let Lookup::Hit(r) = lookup(self.store, &hash, false)? {
-                let secs = meta.map_or(0.0, |m| m.elapsed_s);
-                self.done.insert(name.clone(), *r);
-                return Ok(Some(
-                    self.finish(
-                        at,
-                        RunStage::new(name, kind, status::RAN)
-                            .key(&hash)
-                            .seconds(secs),
-                    ),
-                ));
+                return Ok(Some(self.ran(at, &hash, *r)));
             }
             let Some(alive) = alive else { return Ok(None) };
             let Some(id) = self.ids.get(chunk).cloned() else {
@@ -707,16 +698,7 @@ impl<'a> Batch<'a> {
             if !self.shared
                 && let crate::store::sync::Pulled::Hit(r, _) = self.store.pull(&hash)?
             {
-                let secs = self.store.meta(&hash).map_or(0.0, |m| m.elapsed_s);
-                self.done.insert(name.clone(), *r);
-                return Ok(Some(
-                    self.finish(
-                        at,
-                        RunStage::new(name, kind, status::RAN)
-                            .key(&hash)
-                            .seconds(secs),
-                    ),
-                ));
+                return Ok(Some(self.ran(at, &hash, *r)));
             }
             // Gone without a record.
             if self.deps[chunk].iter().any(|&d| chunk_failed[d]) {
@@ -755,6 +737,20 @@ impl<'a> Batch<'a> {
                 remote.url()
             ),
         }
+    }
+
+    /// Settles the instance at `at` as ran, with its record `r` (key `hash`) and the time its
+    /// meta gives.
+    fn ran(&mut self, at: usize, hash: &str, r: Record) -> bool {
+        let secs = self.store.meta(hash).map_or(0.0, |m| m.elapsed_s);
+        let d = self.decls[at];
+        self.done.insert(d.name.clone(), r);
+        self.finish(
+            at,
+            RunStage::new(&d.name, &d.kind, status::RAN)
+                .key(hash)
+                .seconds(secs),
+        )
     }
 
     /// Records and prints an instance's outcome; whether it ran.
