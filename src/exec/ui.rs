@@ -27,6 +27,11 @@ impl Ui {
         }
     }
 
+    /// Whether bars are drawn (a terminal, and progress wanted).
+    pub fn draws(&self) -> bool {
+        self.bars
+    }
+
     /// A bar for a stage that starts computing.
     pub fn start(&self, stage: &str, kind: &str) -> Progress {
         if !self.bars {

@@ -163,6 +163,7 @@ impl<'a> Batch<'a> {
         order: Vec<String>,
         run_id: String,
         started: String,
+        progress: bool,
     ) -> Result<Batch<'a>> {
         let decls: Vec<&StageDecl> = order
             .iter()
@@ -180,7 +181,7 @@ impl<'a> Batch<'a> {
             p,
             registry,
             store,
-            ui: ui::Ui::new(false),
+            ui: ui::Ui::new(progress),
             order,
             decls,
             pos,
@@ -566,6 +567,13 @@ impl<'a> Batch<'a> {
         let mut chunk_failed = vec![false; self.specs.len()];
         let mut squeue_trouble = false;
         let ids = self.submitted_ids();
+        // One bar for the whole run (terminals only): instances settled of those submitted.
+        let bar = if follow == Follow::Once || self.jobs.is_empty() || !self.ui.draws() {
+            crate::stage::Progress::hidden()
+        } else {
+            self.ui.start("slurm", &format!("run {}", self.run_id))
+        };
+        bar.set_len(self.jobs.len() as u64);
         loop {
             if cancel.load(Ordering::SeqCst) {
                 if follow == Follow::Run {
@@ -606,6 +614,7 @@ impl<'a> Batch<'a> {
                         continue;
                     }
                     if let Some(ok) = self.settle(j, alive.as_ref(), &chunk_failed)? {
+                        bar.inc(1);
                         settled[j] = true;
                         if !ok {
                             chunk_failed[self.jobs[j].chunk] = true;
@@ -619,6 +628,8 @@ impl<'a> Batch<'a> {
             }
             std::thread::sleep(poll);
         }
+        drop(bar);
+        self.ui.clear();
         // Nothing of this run may stay queued (e.g. a chunk whose other tasks were settled as
         // skipped while Slurm had not yet cancelled it).
         if follow != Follow::Once
@@ -824,7 +835,7 @@ impl Slurm {
             started.replace([':', '.'], "").replace('-', ""),
             std::process::id()
         );
-        let mut b = Batch::new(p, registry, store, order, run_id, started)?;
+        let mut b = Batch::new(p, registry, store, order, run_id, started, opts.progress)?;
         b.plan(&forced, None)?;
         let packs = self.packs(&b)?;
         b.group(&forced, &packs, max_array);
@@ -974,7 +985,15 @@ impl Slurm {
             .into_iter()
             .filter(|s| wanted.contains(s))
             .collect();
-        let mut b = Batch::new(p, registry, store, order, m.run.clone(), now_rfc3339())?;
+        let mut b = Batch::new(
+            p,
+            registry,
+            store,
+            order,
+            m.run.clone(),
+            now_rfc3339(),
+            wait,
+        )?;
         b.plan(&HashSet::new(), Some(&instances))?;
         b.adopt(&m, ids);
         let follow = if wait { Follow::Attach } else { Follow::Once };
