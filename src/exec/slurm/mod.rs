@@ -15,6 +15,9 @@
 //!    appears ran; one whose job is gone without a record failed (its log tail is the error),
 //!    or was skipped when a job it waited for failed. Ctrl-C cancels the run's jobs unless the
 //!    run was detached; `eqlab status` follows a run from its manifest the same way.
+//!
+//! Without a shared filesystem (`shared_fs = false`) the files travel through the remote
+//! cache (see `bundle`), and results come back as pulls when their tasks end.
 
 pub mod bundle;
 mod commands;
@@ -71,8 +74,6 @@ pub struct Submission {
     pub jobs: usize,
     /// Instances they compute.
     pub instances: usize,
-    /// Their Slurm job ids (none in a dry run).
-    pub ids: Vec<String>,
     /// Instances already stored (cached) or failing before submission.
     pub settled: Vec<RunStage>,
 }
@@ -942,7 +943,6 @@ impl Slurm {
         let _shared = store.store_lock(false)?;
         let b = self.start(p, registry, store, opts, dry_run, &AtomicBool::new(false))?;
         Ok(Submission {
-            ids: b.submitted_ids(),
             run: b.run_id,
             jobs: b.specs.len(),
             instances: b.jobs.len(),
