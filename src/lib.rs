@@ -6,6 +6,16 @@
 
 #![warn(missing_docs)]
 
+/// `eprintln!` that never panics: a closed stderr (`eqlab run … 2>&1 | head`) must not stop
+/// a run halfway; what cannot be written is dropped.
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod check;
 pub mod config;
 pub mod deep;

@@ -100,7 +100,7 @@ fn main() -> ExitCode {
         // The reader went away (`| head`): stop quietly with the conventional status.
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eqlab::errln!("error: {e:#}");
             ExitCode::from(2)
         }
     }

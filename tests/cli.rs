@@ -31,6 +31,25 @@ fn a_closed_pipe_ends_every_verb_quietly() {
     }
 }
 
+/// `eqlab run … 2>&1 | head -1`: stderr goes away too; the run still finishes every stage
+/// and saves its log, then ends quietly (141), never with a panic halfway.
+#[test]
+fn a_closed_stderr_does_not_stop_a_run() {
+    let p = Project::new();
+    let f = p.write(
+        "p.yaml",
+        "stages:\n  gen:\n    kind: generate\n    with: {rows: 10, sleep_ms: 300}\n  desc:\n    kind: describe\n    needs: gen\n",
+    );
+    let fs = f.to_str().unwrap();
+    assert_eq!(
+        p.with_closed_output(&["run", fs, "--no-progress"]),
+        Some(141)
+    );
+    assert_eq!(p.last_run().len(), 2, "the run log was not saved");
+    let plan = p.ok(&["plan", fs]);
+    assert!(plan.contains("0 of 2 stages would run"), "{plan}");
+}
+
 /// inputs/10: a swept stage's scalar is ambiguous: `check` names the points to choose from
 /// instead of averaging them.
 #[test]

@@ -44,7 +44,10 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
         ..RunOptions::default()
     };
     let log = run(&p, registry, &store, &opts, cancel)?;
-    eprint!("{}", ui::summary(&log));
+    {
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), "{}", ui::summary(&log));
+    }
     super::warn_remote_trouble(&store);
     let records = store.run_records(&log)?;
     let verdicts = eqlab::check::evaluate(&p, &store, &records, &g);
@@ -57,7 +60,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     let json = dir.join("check.json");
     std::fs::write(&json, serde_json::to_vec_pretty(&verdicts)?)
         .with_context(|| format!("cannot write {}", json.display()))?;
-    eprintln!("JUnit XML: {}", junit_path.display());
+    eqlab::errln!("JUnit XML: {}", junit_path.display());
     if a.update {
         let missing: Vec<&str> = g
             .checks
@@ -67,7 +70,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
             .map(|(e, _)| e.value.as_str())
             .collect();
         if !missing.is_empty() {
-            eprintln!(
+            eqlab::errln!(
                 "error: not updated: {} entr{} of {} could not be evaluated: {}",
                 missing.len(),
                 if missing.len() == 1 { "y" } else { "ies" },

@@ -121,7 +121,7 @@ pub fn open_store(dir: &Path, start: &Path) -> Result<Store> {
 /// without it.
 pub fn warn_remote_trouble(store: &Store) {
     if let Some(line) = eqlab::store::sync::trouble_line(store) {
-        eprintln!("warning: {line}");
+        eqlab::errln!("warning: {line}");
     }
 }
 

@@ -58,13 +58,13 @@ pub fn summarise(t: &Transfer, moved: &str, present: &str, url: &str) -> Result<
         }
     );
     for (name, why) in &t.errors {
-        eprintln!("error: stage '{name}': {why}");
+        eqlab::errln!("error: stage '{name}': {why}");
     }
     for (name, why) in &t.damaged {
-        eprintln!("warning: stage '{name}': {why}");
+        eqlab::errln!("warning: stage '{name}': {why}");
     }
     for (name, outputs) in &t.differs {
-        eprintln!(
+        eqlab::errln!(
             "warning: stage '{name}' is not deterministic: {url} holds its key with other outputs ({}); the remote's record is kept",
             outputs.join(", ")
         );

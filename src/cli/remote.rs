@@ -69,7 +69,7 @@ pub fn exec(a: Args, store_dir: &Path) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eqlab::errln!("error: {e:#}");
             Ok(ExitCode::from(1))
         }
     }

@@ -125,7 +125,9 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
             // Second Ctrl-C: leave now. Records are written last, so nothing partial is visible.
             std::process::exit(130);
         }
-        eprintln!("\ninterrupting: waiting for running stages to stop (Ctrl-C again to quit now)");
+        eqlab::errln!(
+            "\ninterrupting: waiting for running stages to stop (Ctrl-C again to quit now)"
+        );
     })
     .context("installing the Ctrl-C handler")?;
     let log = executor.run(&p, registry, &store, &opts, cancel.clone())?;
@@ -147,7 +149,7 @@ pub fn report(log: &eqlab::store::RunLog) -> Result<ExitCode> {
         .filter(|s| s.status == status::FAILED)
         .collect();
     for f in &failed {
-        eprintln!(
+        eqlab::errln!(
             "error: stage '{}' ({}) failed: {}",
             f.stage,
             f.kind,
@@ -155,7 +157,7 @@ pub fn report(log: &eqlab::store::RunLog) -> Result<ExitCode> {
         );
     }
     if let Some(why) = &log.not_saved {
-        eprintln!("error: {why}");
+        eqlab::errln!("error: {why}");
     }
     Ok(
         if failed.is_empty()

@@ -36,7 +36,7 @@ pub fn exec(a: Args, registry: &Registry) -> Result<ExitCode> {
         Some(path) => {
             std::fs::write(&path, &text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("wrote {}", path.display());
+            eqlab::errln!("wrote {}", path.display());
         }
         None => out!("{text}"),
     }

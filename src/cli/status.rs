@@ -37,7 +37,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
         let c = cancel.clone();
         ctrlc::set_handler(move || {
             c.store(true, Ordering::SeqCst);
-            eprintln!("\nstopped watching; the jobs go on (eqlab cancel to stop them)");
+            eqlab::errln!("\nstopped watching; the jobs go on (eqlab cancel to stop them)");
         })
         .context("installing the Ctrl-C handler")?;
     }

@@ -35,7 +35,7 @@ impl Ui {
     /// A bar for a stage that starts computing.
     pub fn start(&self, stage: &str, kind: &str) -> Progress {
         if !self.bars {
-            eprintln!("  run     {stage} ({kind})");
+            crate::errln!("  run     {stage} ({kind})");
             return Progress::hidden();
         }
         let bar = self.multi.add(ProgressBar::new(0));
@@ -78,7 +78,7 @@ impl Ui {
         if self.bars {
             let _ = self.multi.println(line);
         } else {
-            eprintln!("{line}");
+            crate::errln!("{line}");
         }
     }
 

@@ -60,7 +60,7 @@ pub fn run_task(
             .with_context(|| format!("cannot open {}", path.display()))?;
         let mut say = |line: &str| {
             let _ = writeln!(log, "{} {line}", now_rfc3339());
-            eprintln!("{line}");
+            crate::errln!("{line}");
         };
         say(&format!(
             "worker on {} (job {job}, task {task}): stage '{}' of {}",
@@ -111,7 +111,7 @@ fn share(store: &Store, m: &Manifest, instance: &str, bytes: Vec<u8>) {
     if let Some(remote) = store.remote()
         && let Err(e) = remote.put_bytes(&super::slurm::log_rel(&m.run, instance), bytes)
     {
-        eprintln!(
+        crate::errln!(
             "warning: cannot put the log of '{instance}' on {}: {e:#}",
             remote.url()
         );

@@ -143,6 +143,21 @@ impl Project {
         (child.wait().expect("wait for eqlab").code(), err)
     }
 
+    /// Runs eqlab with both stdout and stderr closed before it writes (as after
+    /// `eqlab … 2>&1 | head` has exited); returns the exit code.
+    pub fn with_closed_output(&self, args: &[&str]) -> Option<i32> {
+        let mut child = self
+            .cmd(args)
+            .env("RUST_BACKTRACE", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run eqlab");
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        child.wait().expect("wait for eqlab").code()
+    }
+
     /// Every stored record computed by stage (instance) `stage` (found through the metas).
     pub fn records_of(&self, stage: &str) -> Vec<serde_json::Value> {
         let dir = self.store().join("meta");

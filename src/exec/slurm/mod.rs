@@ -842,7 +842,7 @@ impl Slurm {
         b.group(&forced, &packs, max_array);
         if dry_run {
             let bytes = serde_json::to_vec(&b.manifest()?)?.len();
-            eprintln!(
+            crate::errln!(
                 "slurm: would submit {} jobs ({} array tasks) for {} instances (dry run; \
                  MaxArraySize {max_array}; a manifest of {bytes} bytes)",
                 b.specs.len(),
@@ -853,7 +853,7 @@ impl Slurm {
         }
         b.submit(self, cancel)?;
         let ids = b.submitted_ids();
-        eprintln!(
+        crate::errln!(
             "slurm: submitted {} jobs ({} array tasks) for {} instances (run {}{})",
             ids.len(),
             b.tasks(),
@@ -915,7 +915,7 @@ impl Slurm {
                 .count();
             let pack = pack.min(count);
             if pack > 1 {
-                eprintln!(
+                crate::errln!(
                     "slurm: stage '{base}': {pack} instances per array task (they took a median \
                      of {median:.3}s in earlier runs; set [executor.slurm] pack to choose)"
                 );
@@ -964,7 +964,7 @@ impl Slurm {
     ) -> Result<(Snapshot, Option<RunLog>)> {
         let _shared = store.store_lock(false)?;
         if m.file_hash != p.file_hash {
-            eprintln!(
+            crate::errln!(
                 "warning: {} changed since run {} was submitted; its jobs refuse to compute and \
                  the keys below are today's",
                 p.file.display(),
