@@ -76,7 +76,7 @@ pub struct SlurmSection {
     /// Whether the nodes see this machine's files (the store, the pipeline, its input files);
     /// true by default. With `false`, jobs work through the remote cache (which must be
     /// configured and writable): the pipeline and its input files travel through it, each
-    /// node keeps its own store in `${TMPDIR:-/tmp}/eqlab-node-store`, and results come back
+    /// node keeps its own store in `${TMPDIR:-/tmp}/eqlab-node-store-<uid>`, and results come back
     /// as pulls.
     pub shared_fs: Option<bool>,
     /// The `eqlab` binary on the nodes (default: the path of the one that submits).

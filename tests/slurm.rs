@@ -572,37 +572,41 @@ fn without_a_shared_filesystem_jobs_work_through_the_remote_cache() {
     let f = layout(&local);
     local.ok(&["run", f.to_str().unwrap(), "--no-progress"]);
 
-    let p = Project::new();
-    let f = layout(&p);
-    p.write(
-        "eqlab.toml",
-        &format!(
-            "[remote]\nurl = \"s3://eqlab-test/slurm-{}\"\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\n\n[executor.slurm]\nshared_fs = false\n",
-            std::process::id()
-        ),
-    );
+    // A project with the remote at `prefix` and no shared filesystem.
+    let project = |prefix: &str| {
+        let p = Project::new();
+        let f = layout(&p);
+        p.write(
+            "eqlab.toml",
+            &format!(
+                "[remote]\nurl = \"s3://eqlab-test/{prefix}-{}\"\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\n\n[executor.slurm]\nshared_fs = false\n",
+                std::process::id()
+            ),
+        );
+        (p, f)
+    };
     // The jobs' TMPDIR (sbatch exports the environment) holds the node's own store.
-    let node = p.path().join("node");
-    std::fs::create_dir_all(&node).unwrap();
-    let run = |extra: &[&str]| {
-        let mut args = vec![
+    let nodes = tempfile::tempdir().unwrap();
+    let node = nodes.path();
+    let run_in = |p: &Project, f: &std::path::Path| {
+        p.cmd(&[
             "run",
             f.to_str().unwrap(),
             "--no-progress",
             "--executor",
             "slurm",
-        ];
-        args.extend_from_slice(extra);
-        p.cmd(&args)
-            .env("TMPDIR", &node)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("EQLAB_REMOTE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .output()
-            .unwrap()
+        ])
+        .env("TMPDIR", node)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("EQLAB_REMOTE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap()
     };
-    let o = run(&[]);
+    let (p, f) = project("slurm-a");
+    let run = || run_in(&p, &f);
+    let o = run();
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("10 stages: 10 ran, 0 cached"), "{out}");
@@ -613,7 +617,12 @@ fn without_a_shared_filesystem_jobs_work_through_the_remote_cache() {
         "records differ from a local run"
     );
     // The workers computed in the node store, from the files the remote carried.
-    let node_store = node.join("eqlab-node-store");
+    let node_store = std::fs::read_dir(node)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|d| d.to_string_lossy().contains("eqlab-node-store"))
+        .expect("a node store in the jobs' TMPDIR");
     let computed = std::fs::read_dir(node_store.join("records"))
         .unwrap()
         .count();
@@ -622,19 +631,27 @@ fn without_a_shared_filesystem_jobs_work_through_the_remote_cache() {
     let run_dir = logs.flatten().next().unwrap().path();
     let log = std::fs::read_to_string(run_dir.join("inputs.log")).unwrap();
     assert!(
-        log.contains("eqlab-node-store/work/") && log.contains("pipes/p.yaml"),
+        log.contains("eqlab-node-store-") && log.contains("/work/") && log.contains("pipes/p.yaml"),
         "{log}"
     );
     // A rerun submits nothing.
-    let o = run(&[]);
+    let o = run();
     assert_eq!(submitted(&text(&o.stderr)).0, 0, "{}", text(&o.stderr));
+    // Another project with another remote on the same nodes: the node store has every result,
+    // its remote none; the workers publish what they hold, and the run completes.
+    let (q, g) = project("slurm-b");
+    let o = run_in(&q, &g);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("10 stages: 10 ran, 0 cached"), "{out}");
+    assert_eq!(records(&local), records(&q));
     // A failure's log tail comes back through the remote.
     p.write(
         "pipes/p.yaml",
         &(std::fs::read_to_string(&f).unwrap()
             + "  bad:\n    kind: generate\n    needs: calibrate\n    with: {nan_at: 3}\n"),
     );
-    let o = run(&[]);
+    let o = run();
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(

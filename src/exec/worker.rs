@@ -16,6 +16,7 @@ use crate::stage::{Progress, StageCtx};
 use crate::stages::Registry;
 use crate::store::Store;
 use crate::store::record::now_rfc3339;
+use crate::store::sync::Published;
 use anyhow::{Context, Result, anyhow, bail};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -195,9 +196,21 @@ fn one(
     }
     say(&format!("key {}", prep.hash));
     if !t.force
-        && let Lookup::Hit(_) = lookup(store, &prep.hash, true)?
+        && let Lookup::Hit(r) = lookup(store, &prep.hash, true)?
     {
-        say("already stored: nothing to do");
+        // A node's own store (no shared filesystem) may hold a result its remote cache lacks
+        // (another remote, an expired entry); the submitter only sees what is published.
+        match store.publish(&r)? {
+            Published::Uploaded(bytes) => say(&format!(
+                "already stored here; published to the remote cache ({bytes} bytes)"
+            )),
+            Published::Differs(names) => say(&format!(
+                "warning: already stored here, and the remote cache holds other outputs ({}) for \
+                 this key: the stage is not deterministic",
+                names.join(", ")
+            )),
+            Published::Same | Published::Skipped => say("already stored: nothing to do"),
+        }
         return Ok(());
     }
     let upstream: Vec<(String, crate::store::Record)> = decl

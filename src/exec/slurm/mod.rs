@@ -454,7 +454,7 @@ impl<'a> Batch<'a> {
                 .map(|(k, v)| format!("export {k}={}\n", sh_quote(v)))
                 .collect();
             let text = format!(
-                "#!/bin/sh\n# One array task of eqlab run {} on a node without this machine's files: the\n# pipeline, its inputs and upstream results come from the remote cache, results go back to it.\n{env}exec {exe} --store \"${{TMPDIR:-/tmp}}/eqlab-node-store\" --remote {} --remote-mode read-write --remote-required worker --remote-manifest {} --job \"$1\"\n",
+                "#!/bin/sh\n# One array task of eqlab run {} on a node without this machine's files: the\n# pipeline, its inputs and upstream results come from the remote cache, results go back to it.\n{env}exec {exe} --store \"${{TMPDIR:-/tmp}}/eqlab-node-store-$(id -u)\" --remote {} --remote-mode read-write --remote-required worker --remote-manifest {} --job \"$1\"\n",
                 self.run_id,
                 sh_quote(remote.url()),
                 sh_quote(&rel),
