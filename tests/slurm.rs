@@ -761,3 +761,80 @@ fn two_runs_racing_for_the_same_keys_end_with_one_record_each() {
     let reused: usize = logs.iter().map(|l| l.matches(": reused").count()).sum();
     assert_eq!(reused, 1, "{logs:?}");
 }
+
+#[test]
+fn a_job_slurm_would_never_start_fails_instead_of_hanging_and_misconfigurations_are_named() {
+    if !slurm_up("a_job_slurm_would_never_start…") {
+        return;
+    }
+    let p = Project::new();
+    let f = p.write(
+        "big.yaml",
+        "stages:\n  gen:\n    kind: generate\n    resources: {cpus: 100000}\n  d:\n    kind: describe\n    needs: gen\n",
+    );
+    // Slurm keeps such a job pending (PartitionConfig) forever: eqlab cancels and fails it.
+    let o = slurm_run(&p, &f, &[]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains("1 failed, 1 skipped"), "{out}");
+    assert!(
+        err.contains("Slurm would never start job") && err.contains("resources: of stage 'gen'"),
+        "{err}"
+    );
+    let (_, ids) = submitted(&err);
+    assert!(
+        queued(&ids).iter().all(|l| !l.contains("PENDING")),
+        "{:?}",
+        queued(&ids)
+    );
+    // A dry run lists the jobs and submits nothing.
+    let o = slurm_run(&p, &f, &["--dry-run", "--detach"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{err}");
+    assert!(!out.contains("detached"), "{out}");
+    assert!(
+        err.contains("would submit 2 jobs")
+            && err.contains("job 1: stage 'd'")
+            && err.contains("after job 0"),
+        "{err}"
+    );
+    // No shared filesystem and no remote: refused before anything, naming the file.
+    p.write("eqlab.toml", "[executor.slurm]\nshared_fs = false\n");
+    for extra in [&["--dry-run"][..], &[]] {
+        let o = p
+            .cmd(
+                &[
+                    &["run", f.to_str().unwrap(), "--executor", "slurm"][..],
+                    extra,
+                ]
+                .concat(),
+            )
+            .env_remove("EQLAB_REMOTE")
+            .output()
+            .unwrap();
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("shared_fs = false") && err.contains("eqlab.toml"),
+            "{err}"
+        );
+    }
+    // Following a run in a store that does not exist creates nothing.
+    let missing = p.path().join("no-such-store");
+    let o = Command::new(env!("CARGO_BIN_EXE_eqlab"))
+        .args([
+            "--store",
+            missing.to_str().unwrap(),
+            "status",
+            f.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("no store at"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!missing.exists());
+}

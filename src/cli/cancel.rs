@@ -15,6 +15,7 @@ pub struct Args {
 
 /// Cancels every job of the pipeline's Slurm runs that Slurm still lists.
 pub fn exec(a: Args, store_dir: &Path) -> Result<ExitCode> {
+    super::existing_store(store_dir)?;
     let store = eqlab::store::Store::open(store_dir)?;
     let cancelled = eqlab::exec::slurm::cancel(&store, &a.pipeline)?;
     if cancelled.is_empty() {

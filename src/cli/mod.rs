@@ -117,6 +117,17 @@ pub fn open_store(dir: &Path, start: &Path) -> Result<Store> {
     }
 }
 
+/// Errors unless `dir` is a store already (verbs that only read one must not create it).
+pub fn existing_store(dir: &Path) -> Result<()> {
+    if dir.join("records").is_dir() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "no store at {}: give the store of the run with --store DIR (or EQLAB_STORE)",
+        dir.display()
+    ))
+}
+
 /// Prints, once at the end of a verb, that the remote cache failed and the verb went on
 /// without it.
 pub fn warn_remote_trouble(store: &Store) {

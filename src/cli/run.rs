@@ -57,7 +57,7 @@ pub enum Which {
 /// binary on the nodes (unless the settings name another), and the remote cache's endpoint
 /// and region for nodes without a shared filesystem.
 pub fn slurm(pipeline: &Path) -> Result<Slurm> {
-    let (settings, _) = eqlab::config::slurm_settings(pipeline)?;
+    let (settings, settings_file) = eqlab::config::slurm_settings(pipeline)?;
     let mut node_env = Vec::new();
     if let Some(r) = super::remote_settings(pipeline)? {
         for (var, s) in [("AWS_ENDPOINT_URL", &r.endpoint), ("AWS_REGION", &r.region)] {
@@ -68,6 +68,7 @@ pub fn slurm(pipeline: &Path) -> Result<Slurm> {
     }
     Ok(Slurm {
         settings,
+        settings_file,
         exe: std::env::current_exe().context("cannot find the eqlab binary the jobs should run")?,
         node_env,
     })
@@ -99,7 +100,9 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
                 .settled
                 .iter()
                 .any(|o| o.status == status::FAILED || o.status == status::SKIPPED);
-            if a.detach && s.jobs > 0 {
+            if a.dry_run {
+                // What would be submitted is on stderr; nothing runs.
+            } else if s.jobs > 0 {
                 let f = a.file.pipeline.display();
                 outln!(
                     "detached: {} instances run on in {} jobs (run {}).\n  follow:  eqlab status {f} [--wait]\n  cancel:  eqlab cancel {f}",
@@ -107,7 +110,7 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
                     s.jobs,
                     s.run
                 );
-            } else if a.detach {
+            } else {
                 outln!("nothing to submit: every stage is stored or cannot run");
             }
             return Ok(if failed {

@@ -29,6 +29,7 @@ pub struct Args {
 
 /// Prints the run's state; see the exit statuses in the help.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
+    super::existing_store(store_dir)?;
     let store = super::open_store(store_dir, &a.pipeline)?;
     let run = latest_run(&store, &a.pipeline)?;
     let p = super::load(&a.pipeline, registry, &run.0.overrides()?)?;
@@ -49,11 +50,25 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     let count = |x: &str| snap.settled.iter().filter(|s| s.status == x).count();
     let (ran, cached) = (count(status::RAN), count(status::CACHED));
     let (failed, skipped) = (count(status::FAILED), count(status::SKIPPED));
-    let state = |s: &str| snap.waiting.iter().filter(|w| w.1 == s).count();
-    let (running, pending) = (state("RUNNING"), snap.waiting.len() - state("RUNNING"));
-    outln!("Slurm run {} of {}", snap.run, a.pipeline.display());
-    for (instance, state, job) in &snap.waiting {
-        outln!("  {:<9} {instance} (job {job})", state.to_lowercase());
+    let running = snap.waiting.iter().filter(|w| w.state == "RUNNING").count();
+    let pending = snap.waiting.len() - running;
+    let set: String = snap
+        .overrides
+        .iter()
+        .map(|o| format!(" --set {o}"))
+        .collect();
+    outln!("Slurm run {} of {}{set}", snap.run, a.pipeline.display());
+    for w in &snap.waiting {
+        let why = match w.reason.as_str() {
+            "" | "None" => String::new(),
+            r => format!(", {r}"),
+        };
+        outln!(
+            "  {:<9} {} (job {}{why})",
+            w.state.to_lowercase(),
+            w.instance,
+            w.job
+        );
     }
     outln!(
         "{} stages: {} done ({ran} ran, {cached} cached), {running} running, {pending} pending, \

@@ -93,7 +93,7 @@ pub(crate) fn parse(c: &mut Collector, v: &Node, path: &str) -> Resources {
                             n.loc,
                             &key,
                             format!(
-                                "expected minutes or a Slurm time such as \"30:00\", \"2:00:00\" or \"1-12:00:00\", found {}",
+                                "expected minutes or a Slurm time such as \"30:00\", \"2:00:00\" or \"1-12:00:00\" (minutes and seconds below 60), found {}",
                                 describe(other)
                             ),
                         );
@@ -163,7 +163,10 @@ fn valid_time(s: &str) -> bool {
     if days.is_some_and(|d| !num(d)) || !parts.iter().all(|p| num(p)) {
         return false;
     }
-    (1..=3).contains(&parts.len())
+    // Minutes and seconds after the first field are below 60; hours after days below 24.
+    let value = |p: &str| p.parse::<u32>().unwrap_or(u32::MAX);
+    let first_ok = days.is_none() || value(parts[0]) < 24;
+    (1..=3).contains(&parts.len()) && first_ok && parts[1..].iter().all(|p| value(p) < 60)
 }
 
 #[cfg(test)]
@@ -179,7 +182,18 @@ mod tests {
         for ok in ["30", "30:00", "2:00:00", "1-12", "1-12:00", "1-12:00:00"] {
             assert!(super::valid_time(ok), "{ok}");
         }
-        for bad in ["", "1:2:3:4", "a", "1-", "-1", "1h", "1-2:3:4:5"] {
+        for bad in [
+            "",
+            "1:2:3:4",
+            "a",
+            "1-",
+            "-1",
+            "1h",
+            "1-2:3:4:5",
+            "25:99:00",
+            "1:00:60",
+            "1-24",
+        ] {
             assert!(!super::valid_time(bad), "{bad}");
         }
     }

@@ -29,6 +29,9 @@ pub struct Manifest {
     /// after it.
     #[serde(default)]
     pub started: String,
+    /// The run's `--only` stages (none: the whole pipeline), for `eqlab status`.
+    #[serde(default)]
+    pub only: Vec<String>,
     /// One entry per submitted job (a chunk of a job array).
     pub jobs: Vec<JobSpec>,
     /// Without a shared filesystem: the pipeline and input files, in the remote cache.

@@ -36,7 +36,7 @@ use crate::stages::Registry;
 use crate::store::record::{host_name, now_rfc3339};
 use crate::store::{Record, RunLog, RunStage, Store};
 use anyhow::{Context, Result, anyhow, bail};
-use commands::{alive_tasks, cancel_jobs, sh_quote, slurm_cmd};
+use commands::{TaskState, alive_tasks, cancel_jobs, sh_quote, slurm_cmd, task_states};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,6 +52,9 @@ pub const PACK_TARGET_S: f64 = 30.0;
 /// The most instances one array task runs when packing automatically.
 pub const PACK_MAX: usize = 1000;
 
+/// How many jobs a dry run lists.
+const DRY_RUN_JOBS_SHOWN: usize = 20;
+
 /// How many of the store's most recent run logs automatic packing reads.
 const PACK_HISTORY_RUNS: usize = 20;
 
@@ -61,6 +64,8 @@ pub struct Slurm {
     pub settings: SlurmSection,
     /// The `eqlab` binary the jobs run (a path every node can reach).
     pub exe: PathBuf,
+    /// The project file the settings came from, for messages.
+    pub settings_file: Option<PathBuf>,
     /// Variables the jobs need beyond what sbatch exports, for nodes without a shared
     /// filesystem (the remote cache's endpoint and region from `eqlab.toml`; never secrets).
     pub node_env: Vec<(String, String)>,
@@ -82,11 +87,25 @@ pub struct Submission {
 pub struct Snapshot {
     /// The run's id.
     pub run: String,
+    /// The run's `--set` values.
+    pub overrides: Vec<String>,
     /// Instances settled: cached, ran, failed or skipped.
     pub settled: Vec<RunStage>,
-    /// Instances still waiting: (instance, Slurm state such as `PENDING` or `RUNNING`, job id
-    /// `JOB_TASK`).
-    pub waiting: Vec<(String, String, String)>,
+    /// Instances still waiting.
+    pub waiting: Vec<Waiting>,
+}
+
+/// An instance whose job has not ended.
+pub struct Waiting {
+    /// The instance.
+    pub instance: String,
+    /// Slurm's state of its task: `PENDING`, `RUNNING`, … (`WAITING` when Slurm does not list
+    /// it yet).
+    pub state: String,
+    /// Why it is pending (Slurm's reason), if it is.
+    pub reason: String,
+    /// Its array task, `JOB_TASK`.
+    pub job: String,
 }
 
 /// One instance the run submits.
@@ -146,6 +165,12 @@ struct Batch<'a> {
     deps: Vec<BTreeSet<usize>>,
     /// The Slurm job id of each chunk, once submitted.
     ids: Vec<Option<String>>,
+    /// Jobs Slurm would never start, with its reason (cancelled by the watcher).
+    hopeless: HashMap<String, String>,
+    /// Print only failed and skipped instances (`status` without `--wait`).
+    quiet: bool,
+    /// The run's `--only` stages.
+    only: Vec<String>,
     /// The store's absolute path (what workers are given).
     root: PathBuf,
     /// Whether the nodes share this machine's files; without, results arrive as pulls from
@@ -193,6 +218,9 @@ impl<'a> Batch<'a> {
             specs: Vec::new(),
             deps: Vec::new(),
             ids: Vec::new(),
+            hopeless: HashMap::new(),
+            quiet: false,
+            only: Vec::new(),
             root,
             shared: true,
             run_id,
@@ -276,7 +304,7 @@ impl<'a> Batch<'a> {
                 Plan::Skipped(e) => RunStage::new(name, kind, status::SKIPPED).error(e.clone()),
                 Plan::Submit(_) => continue,
             };
-            self.ui.finished(&o);
+            self.show(&o);
             self.outcome[i] = Some(o);
         }
         Ok(())
@@ -397,6 +425,7 @@ impl<'a> Batch<'a> {
             file_hash: self.p.file_hash.clone(),
             overrides: self.p.overrides.clone(),
             started: self.started.clone(),
+            only: self.only.clone(),
             jobs: self.specs.clone(),
             bundle: None,
         })
@@ -521,15 +550,21 @@ impl<'a> Batch<'a> {
                 Ok(id) => self.ids[c] = Some(id),
                 Err(e) => {
                     let before = self.submitted_ids();
-                    let cancelled = cancel_jobs(&before).map_or_else(
-                        |e| {
-                            format!(
-                                "cancelling the {} jobs submitted before failed: {e:#}",
-                                before.len()
-                            )
-                        },
-                        |()| format!("the {} jobs submitted before were cancelled", before.len()),
-                    );
+                    let cancelled = if before.is_empty() {
+                        "nothing had been submitted".to_owned()
+                    } else {
+                        cancel_jobs(&before).map_or_else(
+                            |e| {
+                                format!(
+                                    "cancelling the {} jobs submitted before failed: {e:#}",
+                                    before.len()
+                                )
+                            },
+                            |()| {
+                                format!("the {} jobs submitted before were cancelled", before.len())
+                            },
+                        )
+                    };
                     let _ =
                         manifest::write_job_ids(self.store, &self.root, &self.run_id, &self.ids);
                     return Err(
@@ -594,7 +629,7 @@ impl<'a> Batch<'a> {
             }
             // Liveness first, then the store: a job missing from this snapshot that has no
             // record afterwards really ended without one.
-            let alive = match alive_tasks(&ids) {
+            let states = match task_states(&ids) {
                 Ok(a) => Some(a),
                 Err(e) if follow == Follow::Once => return Err(e),
                 Err(e) => {
@@ -607,6 +642,22 @@ impl<'a> Batch<'a> {
                     None
                 }
             };
+            // A job Slurm will never start (it asks for more than the partition has, an
+            // unknown account…) is cancelled and failed rather than waited for forever.
+            if follow != Follow::Once
+                && let Some(states) = &states
+            {
+                let mut stuck: Vec<String> = Vec::new();
+                for ((id, _), t) in states {
+                    if t.never_starts() && !self.hopeless.contains_key(id) {
+                        self.hopeless.insert(id.clone(), t.reason.clone());
+                        stuck.push(id.clone());
+                    }
+                }
+                if !stuck.is_empty() {
+                    cancel_jobs(&stuck).unwrap_or_else(|e| self.ui.warn(&format!("{e:#}")));
+                }
+            }
             let mut progress = true;
             while progress {
                 progress = false;
@@ -614,7 +665,7 @@ impl<'a> Batch<'a> {
                     if settled[j] {
                         continue;
                     }
-                    if let Some(ok) = self.settle(j, alive.as_ref(), &chunk_failed)? {
+                    if let Some(ok) = self.settle(j, states.as_ref(), &chunk_failed)? {
                         bar.inc(1);
                         settled[j] = true;
                         if !ok {
@@ -643,11 +694,11 @@ impl<'a> Batch<'a> {
     }
 
     /// Settles job `j` if it can be: `Some(true)` ran, `Some(false)` failed or skipped, `None`
-    /// still waiting. `alive`: the array tasks Slurm lists (None: unknown right now).
+    /// still waiting. `states`: what Slurm lists of the array tasks (None: unknown right now).
     fn settle(
         &mut self,
         j: usize,
-        alive: Option<&HashMap<(String, String), String>>,
+        states: Option<&HashMap<(String, String), TaskState>>,
         chunk_failed: &[bool],
     ) -> Result<Option<bool>> {
         let (at, chunk, task) = (self.jobs[j].pos, self.jobs[j].chunk, self.jobs[j].task);
@@ -690,7 +741,9 @@ impl<'a> Batch<'a> {
             if fresh && let Lookup::Hit(r) = lookup(self.store, &hash, false)? {
                 return Ok(Some(self.ran(at, &hash, *r)));
             }
-            let Some(alive) = alive else { return Ok(None) };
+            let Some(states) = states else {
+                return Ok(None);
+            };
             let Some(id) = self.ids.get(chunk).cloned() else {
                 return Ok(None);
             };
@@ -703,7 +756,8 @@ impl<'a> Batch<'a> {
                     )),
                 )));
             };
-            if alive.contains_key(&(id.clone(), task.to_string())) {
+            let st = states.get(&(id.clone(), task.to_string()));
+            if st.is_some_and(TaskState::alive) && !self.hopeless.contains_key(&id) {
                 return Ok(None);
             }
             // Without a shared filesystem the task published its results before it ended.
@@ -717,14 +771,22 @@ impl<'a> Batch<'a> {
                 RunStage::new(name, kind, status::SKIPPED).error(format!(
                     "job {id}_{task} was cancelled: a job it waited for failed"
                 ))
+            } else if let Some(reason) = self.hopeless.get(&id) {
+                RunStage::new(name, kind, status::FAILED).error(format!(
+                    "Slurm would never start job {id} (pending: {reason}): what it asks for \
+                     (resources: of stage '{}', [executor.slurm] in eqlab.toml) does not fit \
+                     the cluster; eqlab cancelled it",
+                    decl.base
+                ))
             } else {
                 let tail = if self.shared {
                     manifest::log_tail(&self.root, &self.run_id, name, &id, task)
                 } else {
                     self.remote_log_tail(name)
                 };
+                let why = st.map(TaskState::ended_why).unwrap_or_default();
                 RunStage::new(name, kind, status::FAILED)
-                    .error(format!("job {id}_{task} ended without a result{tail}"))
+                    .error(format!("job {id}_{task} ended without a result{why}{tail}"))
             }
         };
         Ok(Some(self.finish(at, outcome)))
@@ -765,16 +827,23 @@ impl<'a> Batch<'a> {
         )
     }
 
+    /// Prints an instance's outcome (a quiet look prints only failures).
+    fn show(&self, o: &RunStage) {
+        if !(self.quiet && (o.status == status::RAN || o.status == status::CACHED)) {
+            self.ui.finished(o);
+        }
+    }
+
     /// Records and prints an instance's outcome; whether it ran.
     fn finish(&mut self, at: usize, o: RunStage) -> bool {
-        self.ui.finished(&o);
+        self.show(&o);
         let ok = o.status == status::RAN;
         self.outcome[at] = Some(o);
         ok
     }
 
-    /// The instances still waiting, with their Slurm state and job id.
-    fn waiting(&self) -> Result<Vec<(String, String, String)>> {
+    /// The instances still waiting, with what Slurm says of their tasks.
+    fn waiting(&self) -> Result<Vec<Waiting>> {
         let alive = alive_tasks(&self.submitted_ids())?;
         Ok(self
             .jobs
@@ -782,11 +851,13 @@ impl<'a> Batch<'a> {
             .filter(|j| self.outcome[j.pos].is_none())
             .map(|j| {
                 let id = self.ids.get(j.chunk).cloned().flatten().unwrap_or_default();
-                let state = alive
-                    .get(&(id.clone(), j.task.to_string()))
-                    .cloned()
-                    .unwrap_or_else(|| "WAITING".into());
-                (self.order[j.pos].clone(), state, format!("{id}_{}", j.task))
+                let t = alive.get(&(id.clone(), j.task.to_string()));
+                Waiting {
+                    instance: self.order[j.pos].clone(),
+                    state: t.map_or_else(|| "WAITING".into(), |t| t.state.clone()),
+                    reason: t.map(|t| t.reason.clone()).unwrap_or_default(),
+                    job: format!("{id}_{}", j.task),
+                }
             })
             .collect())
     }
@@ -827,6 +898,18 @@ impl Slurm {
         cancel: &AtomicBool,
     ) -> Result<Batch<'a>> {
         let max_array = max_array_size()?.max(1);
+        if !self.settings.shared_fs.unwrap_or(true) && !store.remote().is_some_and(|r| r.writable())
+        {
+            bail!(
+                "shared_fs = false in [executor.slurm]{}: the jobs get the pipeline, its input \
+                 files and upstream results through the remote cache, but none is configured \
+                 for writing (set [remote] url in eqlab.toml, EQLAB_REMOTE, or --remote)",
+                self.settings_file
+                    .as_ref()
+                    .map(|f| format!(" of {}", f.display()))
+                    .unwrap_or_default()
+            );
+        }
         let dag = Dag::new(p);
         let order = selection(p, &dag, &opts.only, &opts.force)?;
         let forced: HashSet<String> = instance_names(p, &opts.force)?.into_iter().collect();
@@ -837,6 +920,7 @@ impl Slurm {
             std::process::id()
         );
         let mut b = Batch::new(p, registry, store, order, run_id, started, opts.progress)?;
+        b.only = opts.only.clone();
         b.plan(&forced, None)?;
         let packs = self.packs(&b)?;
         b.group(&forced, &packs, max_array);
@@ -849,6 +933,30 @@ impl Slurm {
                 b.tasks(),
                 b.jobs.len()
             );
+            for (c, spec) in b.specs.iter().enumerate().take(DRY_RUN_JOBS_SHOWN) {
+                let first = spec.tasks.first().and_then(|t| t.first());
+                let last = spec.tasks.last().and_then(|t| t.last());
+                let n: usize = spec.tasks.iter().map(Vec::len).sum();
+                crate::errln!(
+                    "  job {c}: stage '{}', {} array tasks, {n} instances ({}{}){}",
+                    spec.stage,
+                    spec.tasks.len(),
+                    first.map_or("", |t| t.instance.as_str()),
+                    match last {
+                        Some(l) if n > 1 => format!(" … {}", l.instance),
+                        _ => String::new(),
+                    },
+                    if b.deps[c].is_empty() {
+                        String::new()
+                    } else {
+                        let after: Vec<String> = b.deps[c].iter().map(|d| d.to_string()).collect();
+                        format!(", after job {}", after.join(", "))
+                    }
+                );
+            }
+            if b.specs.len() > DRY_RUN_JOBS_SHOWN {
+                crate::errln!("  … and {} more jobs", b.specs.len() - DRY_RUN_JOBS_SHOWN);
+            }
             return Ok(b);
         }
         b.submit(self, cancel)?;
@@ -977,14 +1085,9 @@ impl Slurm {
             .flat_map(|j| j.tasks.iter().flatten())
             .map(|t| (t.instance.clone(), t.key.clone()))
             .collect();
+        // The run's selection (its `--only`, with what that needs), as `run` counted it.
         let dag = Dag::new(p);
-        let names: Vec<String> = instances.keys().cloned().collect();
-        let wanted = dag.with_ancestors(&names);
-        let order: Vec<String> = dag
-            .order()
-            .into_iter()
-            .filter(|s| wanted.contains(s))
-            .collect();
+        let order = selection(p, &dag, &m.only, &[])?;
         let mut b = Batch::new(
             p,
             registry,
@@ -994,6 +1097,7 @@ impl Slurm {
             now_rfc3339(),
             wait,
         )?;
+        b.quiet = !wait;
         b.plan(&HashSet::new(), Some(&instances))?;
         b.adopt(&m, ids);
         let follow = if wait { Follow::Attach } else { Follow::Once };
@@ -1005,6 +1109,7 @@ impl Slurm {
         };
         let snapshot = Snapshot {
             run: b.run_id.clone(),
+            overrides: m.overrides.clone(),
             settled: b.outcome.iter().flatten().cloned().collect(),
             waiting,
         };
