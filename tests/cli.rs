@@ -50,6 +50,30 @@ fn a_closed_stderr_does_not_stop_a_run() {
     assert!(plan.contains("0 of 2 stages would run"), "{plan}");
 }
 
+/// `show` / `explain` of a swept stage's declared name list its points to choose from.
+#[test]
+fn show_and_explain_of_a_swept_stage_name_its_points() {
+    let p = Project::new();
+    let f = p.write("p.yaml", SWEPT);
+    let fs = f.to_str().unwrap();
+    p.ok(&["run", fs, "--no-progress"]);
+    for verb in ["show", "explain"] {
+        let o = p.eqlab(&[verb, fs, "g"]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{verb}: {err}");
+        assert!(
+            err.contains("swept over 2 points") && err.contains("g[scale=100]"),
+            "{verb}: {err}"
+        );
+    }
+    let o = p.eqlab(&["show", fs, "nope"]);
+    assert!(
+        text(&o.stderr).contains("no stage 'nope'"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
 /// inputs/10: a swept stage's scalar is ambiguous: `check` names the points to choose from
 /// instead of averaging them.
 #[test]

@@ -19,6 +19,7 @@ pub struct Args {
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = a.file.load(registry)?;
     let store = super::open_store(store_dir, &a.file.pipeline)?;
+    eqlab::exec::one_instance(&p, &a.stage)?;
     let planned = plan(&p, registry, &store)?;
     let (_, pl) = planned
         .iter()

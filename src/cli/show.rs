@@ -55,6 +55,7 @@ fn show(
     rows: usize,
     export: Option<&Path>,
 ) -> Result<()> {
+    eqlab::exec::one_instance(p, stage)?;
     let planned = plan(p, registry, store)?;
     let (_, pl) = planned
         .iter()

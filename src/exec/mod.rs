@@ -106,6 +106,34 @@ pub fn instance_names(p: &Pipeline, names: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Checks that `name` names one stage instance of `p`, for verbs about one (`show`,
+/// `explain`). Errors: a swept stage's declared name (its instances are listed to choose
+/// from), or no such stage (with a suggestion).
+pub fn one_instance(p: &Pipeline, name: &str) -> Result<()> {
+    if p.stage(name).is_some() {
+        return Ok(());
+    }
+    let points: Vec<&str> = p
+        .stages
+        .iter()
+        .filter(|s| s.base == name)
+        .map(|s| s.name.as_str())
+        .collect();
+    if !points.is_empty() {
+        const SHOWN: usize = 8;
+        let more = match points.len().saturating_sub(SHOWN) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        bail!(
+            "stage '{name}' is swept over {} points; name one of them: {}{more}",
+            points.len(),
+            points[..points.len().min(SHOWN)].join(", ")
+        );
+    }
+    instance_names(p, &[name.to_owned()]).map(|_| ())
+}
+
 enum Msg {
     /// Stage at this position finished computing (or failed), after this many seconds.
     Done(usize, Result<Computed>, f64),
