@@ -124,17 +124,21 @@ impl Project {
         self.store().join("records").join(meta.file_name().unwrap())
     }
 
-    /// Runs eqlab with its stdout closed before it writes (as after `| head` has exited);
-    /// returns the exit code and stderr.
-    pub fn with_closed_stdout(&self, args: &[&str]) -> (Option<i32>, String) {
-        use std::io::Read;
-        let mut child = self
-            .cmd(args)
+    /// Starts eqlab with its stdout and stderr piped (no backtraces).
+    fn spawn_piped(&self, args: &[&str]) -> std::process::Child {
+        self.cmd(args)
             .env("RUST_BACKTRACE", "0")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("run eqlab");
+            .expect("run eqlab")
+    }
+
+    /// Runs eqlab with its stdout closed before it writes (as after `| head` has exited);
+    /// returns the exit code and stderr.
+    pub fn with_closed_stdout(&self, args: &[&str]) -> (Option<i32>, String) {
+        use std::io::Read;
+        let mut child = self.spawn_piped(args);
         drop(child.stdout.take());
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {
@@ -146,13 +150,7 @@ impl Project {
     /// Runs eqlab with both stdout and stderr closed before it writes (as after
     /// `eqlab … 2>&1 | head` has exited); returns the exit code.
     pub fn with_closed_output(&self, args: &[&str]) -> Option<i32> {
-        let mut child = self
-            .cmd(args)
-            .env("RUST_BACKTRACE", "0")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run eqlab");
+        let mut child = self.spawn_piped(args);
         drop(child.stdout.take());
         drop(child.stderr.take());
         child.wait().expect("wait for eqlab").code()
