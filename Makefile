@@ -5,7 +5,7 @@ EQLAB := target/debug/eqlab
 # 500 data), Sections 6–7 (Riccati, PDE, deep BSDE training) and the Reinforced-GAN paper.
 PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml pipelines/gms-fbsde.yaml pipelines/rgan.yaml
 
-.PHONY: build run test lint fmt schema fuzz bench-engine bench-remote bench-science bench-train bench-rgan stage-versions clean
+.PHONY: build run test lint fmt schema fuzz bench-engine bench-remote bench-slurm bench-science bench-train bench-rgan stage-versions clean
 
 build:
 	$(CARGO) build --bins
@@ -47,6 +47,11 @@ bench-engine: build
 ## The remote cache: eqlab push/pull vs dvc push/pull to one S3 server (moto, started by the script).
 bench-remote:
 	bash benches/remote.sh
+
+## Slurm executor: 200 cheap instances (packed, unpacked) and a 5-stage chain vs Snakemake on Slurm
+## and sbatch --wait; planning a 10^5-instance sweep (--dry-run). Needs a cluster (.ci/slurm.sh).
+bench-slurm:
+	bash benches/slurm.sh
 
 bench-science:
 	bash benches/science.sh
