@@ -689,6 +689,10 @@ fn a_requeued_job_runs_again_and_the_run_completes_with_one_record() {
             .any(|l| l.ends_with("PENDING"))
             .then_some(())
     });
+    // Not within the second of the requeue: slurmd refuses a credential issued in the same
+    // second as the revocation of the killed one ("Job credential revoked") and Slurm fails
+    // the job (the BeginTime delay of a requeue exists to avoid exactly that).
+    std::thread::sleep(Duration::from_secs(2));
     let o = Command::new("scontrol")
         .args(["update", &format!("JobId={}", ids[0]), "StartTime=now"])
         .output()
