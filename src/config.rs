@@ -68,9 +68,11 @@ pub struct SlurmSection {
     #[serde(default)]
     pub sbatch_flags: Vec<String>,
     /// Most array tasks of one job array running at once (`--array=…%K`); none by default.
-    pub max_jobs: Option<u32>,
+    #[serde(default, deserialize_with = "at_least_one")]
+    pub max_jobs: Option<std::num::NonZeroU32>,
     /// Instances per array task (cheap stages: fewer, longer jobs); 1 by default.
-    pub pack: Option<u32>,
+    #[serde(default, deserialize_with = "at_least_one")]
+    pub pack: Option<std::num::NonZeroU32>,
     /// How often the submitter looks at the store and `squeue`, in milliseconds (default 500).
     pub poll_ms: Option<u64>,
     /// Whether the nodes see this machine's files (the store, the pipeline, its input files);
@@ -83,6 +85,16 @@ pub struct SlurmSection {
     pub eqlab: Option<PathBuf>,
 }
 
+/// A count that must be at least 1 (the error names the rule; toml adds the line).
+fn at_least_one<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<std::num::NonZeroU32>, D::Error> {
+    let n = u32::deserialize(d)?;
+    std::num::NonZeroU32::new(n)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("must be at least 1, not {n}")))
+}
+
 /// The `[executor.slurm]` settings for a command about `start` (the pipeline file), and the
 /// project file they came from; defaults when there is no file or no table.
 pub fn slurm_settings(start: &Path) -> Result<(SlurmSection, Option<PathBuf>)> {
@@ -93,18 +105,6 @@ pub fn slurm_settings(start: &Path) -> Result<(SlurmSection, Option<PathBuf>)> {
         .executor
         .and_then(|e| e.slurm)
         .unwrap_or_default();
-    if s.pack == Some(0) {
-        bail!(
-            "in the project file {}: [executor.slurm] pack must be at least 1",
-            file.display()
-        );
-    }
-    if s.max_jobs == Some(0) {
-        bail!(
-            "in the project file {}: [executor.slurm] max_jobs must be at least 1",
-            file.display()
-        );
-    }
     Ok((s, Some(file)))
 }
 
@@ -191,8 +191,14 @@ pub fn parse(text: &str) -> Result<ProjectFile> {
         Ok(f) => Ok(f),
         Err(e) => {
             let at = e.span().map(|s| {
-                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                format!("line {line}: ")
+                let start = s.start.min(text.len());
+                let line = text[..start].matches('\n').count() + 1;
+                let source = text[text[..start].rfind('\n').map_or(0, |i| i + 1)..]
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim();
+                format!("line {line} (`{source}`): ")
             });
             bail!("{}{}", at.unwrap_or_default(), e.message())
         }
@@ -357,10 +363,23 @@ mod tests {
         let s = f.executor.unwrap().slurm.unwrap();
         assert_eq!(s.partition.as_deref(), Some("debug"));
         assert_eq!(s.sbatch_flags, ["--exclusive"]);
-        assert_eq!(s.pack, Some(4));
+        assert_eq!(s.pack.map(|n| n.get()), Some(4));
         let e = parse("[executor.slurm]\npartition = \"x\"\nqueue = \"y\"\n").unwrap_err();
         let msg = format!("{e:#}");
         assert!(msg.contains("line 3") && msg.contains("queue"), "{msg}");
+        for (key, line) in [("pack", 3), ("max_jobs", 2)] {
+            let text = if key == "pack" {
+                "[executor.slurm]\nmax_jobs = 2\npack = 0\n"
+            } else {
+                "[executor.slurm]\nmax_jobs = 0\npack = 2\n"
+            };
+            let msg = format!("{:#}", parse(text).unwrap_err());
+            assert!(
+                msg.contains(&format!("line {line} (`{key} = 0`)"))
+                    && msg.contains("must be at least 1"),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

@@ -74,6 +74,38 @@ fn show_and_explain_of_a_swept_stage_name_its_points() {
     );
 }
 
+/// A mistyped `--store` is seen at once: verbs that need stored results fail naming the
+/// store and create nothing; `plan` says every stage is new. Counts read in the singular.
+#[test]
+fn verbs_reading_a_store_that_is_not_there_say_so_and_create_nothing() {
+    let p = Project::new();
+    let f = p.write("p.yaml", "stages:\n  a:\n    kind: generate\n");
+    let fs = f.to_str().unwrap();
+    for args in [vec!["show", fs, "a"], vec!["report", fs]] {
+        let o = p.eqlab(&args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("no store at") && err.contains("--store"),
+            "{err}"
+        );
+        assert!(
+            !p.store().exists(),
+            "{args:?} created {}",
+            p.store().display()
+        );
+    }
+    let o = p.eqlab(&["plan", fs]);
+    assert!(o.status.success());
+    assert!(
+        text(&o.stderr).contains("no store at") && text(&o.stdout).contains("never computed"),
+        "{}",
+        text(&o.stderr)
+    );
+    let out = p.ok(&["run", fs, "--no-progress"]);
+    assert!(out.contains("1 stage: 1 ran, 0 cached"), "{out}");
+}
+
 /// inputs/10: a swept stage's scalar is ambiguous: `check` names the points to choose from
 /// instead of averaging them.
 #[test]

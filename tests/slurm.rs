@@ -699,7 +699,7 @@ fn a_requeued_job_runs_again_and_the_run_completes_with_one_record() {
         .unwrap();
     assert!(o.status.success(), "scontrol update: {}", text(&o.stderr));
     let out = p.ok(&["status", f.to_str().unwrap(), "--wait"]);
-    assert!(out.contains("1 stages: 1 ran"), "{out}");
+    assert!(out.contains("1 stage: 1 ran"), "{out}");
     assert_eq!(records(&p).len(), 1);
     let log = instance_log(&p, "slow").unwrap();
     assert_eq!(

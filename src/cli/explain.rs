@@ -18,7 +18,7 @@ pub struct Args {
 /// Prints the stage's action, key leaves and the diff against the nearest stored key.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = a.file.load(registry)?;
-    let store = super::open_store(store_dir, &a.file.pipeline)?;
+    let store = super::open_store_to_read(store_dir, &a.file.pipeline, false)?;
     eqlab::exec::one_instance(&p, &a.stage)?;
     let planned = plan(&p, registry, &store)?;
     let (_, pl) = planned

@@ -117,6 +117,26 @@ pub fn open_store(dir: &Path, start: &Path) -> Result<Store> {
     }
 }
 
+/// Opens the store at `dir` for a verb that only reads it. With no store there and no remote
+/// cache to read from, a verb that `needs` stored results (show, report) fails before creating
+/// anything, naming `--store`; the others (plan, explain) say that every stage is new, so a
+/// mistyped `--store` is seen at once.
+pub fn open_store_to_read(dir: &Path, start: &Path, needs: bool) -> Result<Store> {
+    let remote =
+        remote_settings(start)?.is_some_and(|r| r.mode.value != eqlab::store::remote::Mode::Off);
+    if !remote && !dir.join("records").is_dir() {
+        if needs {
+            existing_store(dir)?;
+        }
+        eqlab::errln!(
+            "note: no store at {} yet: every stage is new (another store: --store DIR or \
+             EQLAB_STORE)",
+            dir.display()
+        );
+    }
+    open_store(dir, start)
+}
+
 /// Errors unless `dir` is a store already (verbs that only read one must not create it).
 pub fn existing_store(dir: &Path) -> Result<()> {
     if dir.join("records").is_dir() {

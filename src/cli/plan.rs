@@ -16,7 +16,7 @@ pub struct Args {
 /// Prints one line per stage: its action and the reason.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = a.file.load(registry)?;
-    let store = super::open_store(store_dir, &a.file.pipeline)?;
+    let store = super::open_store_to_read(store_dir, &a.file.pipeline, false)?;
     let planned = plan(&p, registry, &store)?;
     let w = planned
         .iter()

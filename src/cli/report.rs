@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 use eqlab::stages::Registry;
-use eqlab::store::Store;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -16,7 +15,8 @@ pub struct Args {
 /// Writes the report and prints its path.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = a.file.load(registry)?;
-    let store = Store::open(store_dir)?;
+    super::existing_store(store_dir)?;
+    let store = eqlab::store::Store::open(store_dir)?;
     let path = eqlab::report::html::write_report(&p, &store)?;
     outln!("{}", path.display());
     Ok(ExitCode::SUCCESS)

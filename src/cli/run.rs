@@ -105,9 +105,9 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
             } else if s.jobs > 0 {
                 let f = a.file.pipeline.display();
                 outln!(
-                    "detached: {} instances run on in {} jobs (run {}).\n  follow:  eqlab status {f} [--wait]\n  cancel:  eqlab cancel {f}",
-                    s.instances,
-                    s.jobs,
+                    "detached: {} run on in {} (run {}).\n  follow:  eqlab status {f} [--wait]\n  cancel:  eqlab cancel {f}",
+                    eqlab::exec::ui::counted(s.instances, "instance"),
+                    eqlab::exec::ui::counted(s.jobs, "job"),
                     s.run
                 );
             } else {

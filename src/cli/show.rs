@@ -33,7 +33,7 @@ pub struct Args {
 /// Prints (or exports) the stored outputs of the stage's current key.
 pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> {
     let p = super::load(&a.pipeline, registry, &a.set)?;
-    let store = super::open_store(store_dir, &a.pipeline)?;
+    let store = super::open_store_to_read(store_dir, &a.pipeline, true)?;
     show(
         &p,
         registry,

@@ -88,6 +88,15 @@ impl Ui {
     }
 }
 
+/// `n` and the noun, plural unless `n` is 1 ("1 job", "3 jobs", "2 array tasks").
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The end-of-run table: stage, kind, status, time; then totals.
 pub fn summary(log: &RunLog) -> String {
     let w = log
@@ -126,8 +135,8 @@ pub fn summary(log: &RunLog) -> String {
         n => format!(", {n} pulled"),
     };
     s.push_str(&format!(
-        "{} stages: {} ran, {} cached{pulled}, {} failed, {} skipped, {} interrupted ({:.2}s)\n",
-        log.stages.len(),
+        "{}: {} ran, {} cached{pulled}, {} failed, {} skipped, {} interrupted ({:.2}s)\n",
+        counted(log.stages.len(), "stage"),
         count(super::status::RAN),
         count(super::status::CACHED),
         count(super::status::FAILED),

@@ -27,6 +27,7 @@ pub use commands::max_array_size;
 pub use manifest::{JobSpec, MANIFEST_VERSION, Manifest, Task, log_path, log_rel};
 
 use super::prepare::{Lookup, input_files, kind_of, lookup, prepare};
+use super::ui::counted;
 use super::{RunOptions, executor::Executor, instance_names, selection, status, ui};
 use crate::config::SlurmSection;
 use crate::graph::Dag;
@@ -556,12 +557,16 @@ impl<'a> Batch<'a> {
                         cancel_jobs(&before).map_or_else(
                             |e| {
                                 format!(
-                                    "cancelling the {} jobs submitted before failed: {e:#}",
-                                    before.len()
+                                    "cancelling the {} submitted before failed: {e:#}",
+                                    counted(before.len(), "job")
                                 )
                             },
                             |()| {
-                                format!("the {} jobs submitted before were cancelled", before.len())
+                                format!(
+                                    "the {} submitted before {} cancelled",
+                                    counted(before.len(), "job"),
+                                    if before.len() == 1 { "was" } else { "were" }
+                                )
                             },
                         )
                     };
@@ -927,20 +932,21 @@ impl Slurm {
         if dry_run {
             let bytes = serde_json::to_vec(&b.manifest()?)?.len();
             crate::errln!(
-                "slurm: would submit {} jobs ({} array tasks) for {} instances (dry run; \
-                 MaxArraySize {max_array}; a manifest of {bytes} bytes)",
-                b.specs.len(),
-                b.tasks(),
-                b.jobs.len()
+                "slurm: would submit {} ({}) for {} (dry run; MaxArraySize {max_array}; a \
+                 manifest of {bytes} bytes)",
+                counted(b.specs.len(), "job"),
+                counted(b.tasks(), "array task"),
+                counted(b.jobs.len(), "instance")
             );
             for (c, spec) in b.specs.iter().enumerate().take(DRY_RUN_JOBS_SHOWN) {
                 let first = spec.tasks.first().and_then(|t| t.first());
                 let last = spec.tasks.last().and_then(|t| t.last());
                 let n: usize = spec.tasks.iter().map(Vec::len).sum();
                 crate::errln!(
-                    "  job {c}: stage '{}', {} array tasks, {n} instances ({}{}){}",
+                    "  job {c}: stage '{}', {}, {} ({}{}){}",
                     spec.stage,
-                    spec.tasks.len(),
+                    counted(spec.tasks.len(), "array task"),
+                    counted(n, "instance"),
                     first.map_or("", |t| t.instance.as_str()),
                     match last {
                         Some(l) if n > 1 => format!(" … {}", l.instance),
@@ -962,10 +968,10 @@ impl Slurm {
         b.submit(self, cancel)?;
         let ids = b.submitted_ids();
         crate::errln!(
-            "slurm: submitted {} jobs ({} array tasks) for {} instances (run {}{})",
-            ids.len(),
-            b.tasks(),
-            b.jobs.len(),
+            "slurm: submitted {} ({}) for {} (run {}{})",
+            counted(ids.len(), "job"),
+            counted(b.tasks(), "array task"),
+            counted(b.jobs.len(), "instance"),
             b.run_id,
             if ids.is_empty() {
                 String::new()
@@ -990,7 +996,7 @@ impl Slurm {
             .collect();
         if let Some(n) = self.settings.pack {
             for base in bases {
-                out.insert(base.to_owned(), (n as usize).max(1));
+                out.insert(base.to_owned(), n.get() as usize);
             }
             return Ok(out);
         }
