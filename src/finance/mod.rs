@@ -18,6 +18,7 @@ pub mod riccati;
 pub mod sde;
 pub mod stats;
 pub mod turnover;
+pub mod ziggurat;
 
 /// Errors for invalid model inputs and for numerical procedures that failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

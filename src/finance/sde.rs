@@ -9,7 +9,9 @@
 //! paths run in parallel with rayon and are reduced in path order, so results are bit-identical
 //! for any thread count. Paths are simulated in blocks of `BLOCK_PATHS` in lock-step; on x86_64
 //! CPUs with AVX2 the block code runs compiled a second time for AVX2 (chosen at run time: wider
-//! vectors over the same independent lanes, no FMA, no reordered sums), with the same bits.
+//! vectors over the same independent lanes, no FMA, no reordered sums), with explicit AVX2
+//! kernels for the explicit drift steps and the ACF's lagged products, with the same bits. The
+//! normals are `rand_distr`'s ziggurat draws, from an inlined copy ([`super::ziggurat`]).
 //!
 //! ACF convention: per-path sample ACFs (each path demeaned by its own mean) averaged over
 //! paths. Pooled moments (mean, sd, CV) are over all path-days after burn-in.
@@ -17,10 +19,10 @@
 use super::power::NormalisedPower;
 use super::stats::{Histogram, Welford, bin_average, drbm_acf, mean, ou_abs_acf, ou_acf};
 use super::turnover::{PowerModel, ProportionalModel, QuadraticModel};
+use super::ziggurat::standard_normal;
 use super::{FinanceError, Result, check_positive};
+use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
-use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -394,9 +396,11 @@ impl Stepper {
     /// Advances the paths of a block by one day: `x[b]` is path `b`'s state, `turn[b]` gets its
     /// turnover increments added, and `xi` holds the day's standard normals substep by substep
     /// (`xi[s * n + b]` for `n = x.len()` paths). Each path's arithmetic is the same as
-    /// stepping it alone; the paths' independent chains only let the CPU overlap them.
+    /// stepping it alone; the paths' independent chains only let the CPU overlap them. With
+    /// `AVX2` (only from the AVX2 build of [`simulate_block`]) the explicit drift steps take four
+    /// paths per vector ([`drift_rows_avx2`]), with the same bits.
     #[inline(always)]
-    fn advance(&self, x: &mut [f64], turn: &mut [f64], xi: &[f64], h: f64) {
+    fn advance<const AVX2: bool>(&self, x: &mut [f64], turn: &mut [f64], xi: &[f64], h: f64) {
         let n = x.len();
         let turn = &mut turn[..n];
         let rows = xi.chunks_exact(n);
@@ -416,6 +420,12 @@ impl Stepper {
                 noise,
                 implicit: false,
             } => {
+                #[cfg(target_arch = "x86_64")]
+                if AVX2 && std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked just above).
+                    unsafe { drift_rows_avx2(table, noise, x, turn, xi, h) };
+                    return;
+                }
                 // Per row, the drifts of up to BLOCK_PATHS paths first (table lookups only, so
                 // that they overlap), the rare ones off the table again, then the updates.
                 let mut r = [0.0; BLOCK_PATHS];
@@ -468,6 +478,92 @@ impl Stepper {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The explicit Euler steps of [`Stepper::advance`] for a drift table, four paths per AVX2
+/// vector: per substep row, each group of four lanes loads its positions, converts them to table
+/// segments, loads the four segments' `(r_i, r_{i+1} − r_i)` and interpolates, with the scalar
+/// code's operations in its order (no FMA), so the same bits. A group with a lane off the table
+/// takes [`DriftTable::value`] lane by lane; the lanes after the last full group are scalar.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn drift_rows_avx2(
+    table: &DriftTable,
+    noise: f64,
+    x: &mut [f64],
+    turn: &mut [f64],
+    xi: &[f64],
+    h: f64,
+) {
+    use std::arch::x86_64::*;
+    let n = x.len();
+    let turn = &mut turn[..n];
+    let seg = table.seg.as_slice();
+    let x0 = _mm256_set1_pd(table.x0);
+    let inv_dx = _mm256_set1_pd(table.inv_dx);
+    let n_seg = _mm256_set1_pd(seg.len() as f64);
+    let zero = _mm256_setzero_pd();
+    let hv = _mm256_set1_pd(h);
+    let noise_v = _mm256_set1_pd(noise);
+    let sign = _mm256_set1_pd(-0.0);
+    let groups = n / 4;
+    for z in xi.chunks_exact(n) {
+        let (xg, x_rest) = x.as_chunks_mut::<4>();
+        let (tg, t_rest) = turn.as_chunks_mut::<4>();
+        let (zg, z_rest) = z.as_chunks::<4>();
+        for ((xb, tb), zb) in xg.iter_mut().zip(tg.iter_mut()).zip(zg).take(groups) {
+            // SAFETY: each of `xb`, `tb`, `zb` is four contiguous f64.
+            let (xv, tv, zv) = unsafe {
+                (
+                    _mm256_loadu_pd(xb.as_ptr()),
+                    _mm256_loadu_pd(tb.as_ptr()),
+                    _mm256_loadu_pd(zb.as_ptr()),
+                )
+            };
+            let pos = _mm256_mul_pd(_mm256_sub_pd(xv, x0), inv_dx);
+            // 0 <= pos < n_seg: on the table (false for NaN), as `DriftTable::segment`.
+            let on = _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GE_OQ>(pos, zero),
+                _mm256_cmp_pd::<_CMP_LT_OQ>(pos, n_seg),
+            );
+            let r = if _mm256_movemask_pd(on) == 0xF {
+                // pos < n_seg <= i32::MAX: truncation to i32 is `pos as i64`.
+                let iv = _mm256_cvttpd_epi32(pos);
+                let t = _mm256_sub_pd(pos, _mm256_cvtepi32_pd(iv));
+                let mut idx = [0i32; 4];
+                // SAFETY: `idx` is four i32.
+                unsafe { _mm_storeu_si128(idx.as_mut_ptr().cast(), iv) };
+                let pair = |k: usize| {
+                    let s = &seg[idx[k] as usize];
+                    // SAFETY: `s` is two contiguous f64.
+                    unsafe { _mm_loadu_pd(s.as_ptr()) }
+                };
+                // [a0 d0 a2 d2] and [a1 d1 a3 d3], then the a's and the d's.
+                let lo = _mm256_set_m128d(pair(2), pair(0));
+                let hi = _mm256_set_m128d(pair(3), pair(1));
+                let a = _mm256_unpacklo_pd(lo, hi);
+                let d = _mm256_unpackhi_pd(lo, hi);
+                _mm256_add_pd(a, _mm256_mul_pd(t, d))
+            } else {
+                let r = xb.map(|v| table.value(v));
+                // SAFETY: `r` is four contiguous f64.
+                unsafe { _mm256_loadu_pd(r.as_ptr()) }
+            };
+            let step = _mm256_add_pd(_mm256_mul_pd(r, hv), _mm256_mul_pd(noise_v, zv));
+            let x1 = _mm256_add_pd(xv, step);
+            let t1 = _mm256_add_pd(tv, _mm256_mul_pd(_mm256_andnot_pd(sign, r), hv));
+            // SAFETY: as for the loads.
+            unsafe {
+                _mm256_storeu_pd(xb.as_mut_ptr(), x1);
+                _mm256_storeu_pd(tb.as_mut_ptr(), t1);
+            }
+        }
+        for ((xb, tb), &zb) in x_rest.iter_mut().zip(t_rest.iter_mut()).zip(z_rest) {
+            let rb = table.value(*xb);
+            *xb += rb * h + noise * zb;
+            *tb += rb.abs() * h;
         }
     }
 }
@@ -584,7 +680,7 @@ fn simulate_block(
         // SAFETY: `simulate_block_avx2` only needs AVX2, which the CPU has (checked just above).
         return unsafe { simulate_block_avx2(cfg, models, steppers, paths) };
     }
-    simulate_block_with::<4>(cfg, models, steppers, paths)
+    simulate_block_with::<4, false>(cfg, models, steppers, paths)
 }
 
 /// [`simulate_block_with`] compiled for AVX2 (16 vector registers: 8 lags per ACF pass).
@@ -596,13 +692,14 @@ fn simulate_block_avx2(
     steppers: &[Stepper],
     paths: std::ops::Range<usize>,
 ) -> Result<Vec<Vec<PathAcc>>> {
-    simulate_block_with::<8>(cfg, models, steppers, paths)
+    simulate_block_with::<8, true>(cfg, models, steppers, paths)
 }
 
 /// The body of [`simulate_block`], inlined into each compiled version; `LAGS` is the number of
-/// ACF lags per pass of [`lagged_dots`] (no result depends on it).
+/// ACF lags per pass of [`lagged_dots`], `AVX2` selects the AVX2 kernels of
+/// [`Stepper::advance`] (no result depends on either).
 #[inline(always)]
-fn simulate_block_with<const LAGS: usize>(
+fn simulate_block_with<const LAGS: usize, const AVX2: bool>(
     cfg: &SimConfig,
     models: &[ModelSpec],
     steppers: &[Stepper],
@@ -622,8 +719,9 @@ fn simulate_block_with<const LAGS: usize>(
     let mut turn = vec![0.0; nm * n];
     // Daily series, model-major: series `k = j * n + b` (model j on the block's path b) is
     // `xs[k * days..][..days]`. Their moments (Welford, as mean and m2 arrays: every series has
-    // the same count) and histograms are updated day by day for all series at once, which
-    // interleaves their otherwise serial, division-bound chains.
+    // the same count) are updated day by day for all series at once, which interleaves their
+    // otherwise serial, division-bound chains; the histograms of X are counted from the stored
+    // series at the end (integer counts: the order does not matter).
     let len = (nm * n).checked_mul(days).ok_or_else(|| {
         FinanceError::InvalidConfig(format!("{days} days x {} series is too many", nm * n))
     })?;
@@ -631,17 +729,17 @@ fn simulate_block_with<const LAGS: usize>(
     let mut ts = vec![0.0; len];
     let (mut x_mean, mut x_m2) = (vec![0.0; nm * n], vec![0.0; nm * n]);
     let (mut t_mean, mut t_m2) = (vec![0.0; nm * n], vec![0.0; nm * n]);
-    let mut hists = Vec::with_capacity(nm * n);
-    for model in models {
-        let (lo, hi) = hist_range(model);
-        let hist = Histogram::new(lo, hi, cfg.hist_bins)?;
-        hists.extend(std::iter::repeat_n(hist, n));
-    }
-    let widths: Vec<f64> = hists.iter().map(Histogram::width).collect();
+    let empty_hists = models
+        .iter()
+        .map(|model| {
+            let (lo, hi) = hist_range(model);
+            Histogram::new(lo, hi, cfg.hist_bins)
+        })
+        .collect::<Result<Vec<_>>>()?;
     for day in 0..cfg.burn_in_days + days {
         for (b, rng) in rngs.iter_mut().enumerate() {
             for z in xi[b..].iter_mut().step_by(n) {
-                *z = rng.sample(StandardNormal);
+                *z = standard_normal(rng);
             }
         }
         turn.iter_mut().for_each(|v| *v = 0.0);
@@ -650,7 +748,7 @@ fn simulate_block_with<const LAGS: usize>(
             .zip(x.chunks_exact_mut(n))
             .zip(turn.chunks_exact_mut(n))
         {
-            st.advance(xj, tj, &xi, h);
+            st.advance::<AVX2>(xj, tj, &xi, h);
         }
         if let Some(rec) = day.checked_sub(cfg.burn_in_days) {
             for ((sx, st), (&xv, &tv)) in xs
@@ -660,9 +758,6 @@ fn simulate_block_with<const LAGS: usize>(
             {
                 sx[rec] = xv;
                 st[rec] = tv;
-            }
-            for ((hist, &width), &xv) in hists.iter_mut().zip(&widths).zip(&x) {
-                hist_add(hist, width, xv);
             }
             let count = (rec + 1) as f64;
             welford_push(count, &mut x_mean, &mut x_m2, &x);
@@ -675,12 +770,12 @@ fn simulate_block_with<const LAGS: usize>(
         mean,
         m2,
     };
-    let mut hists: Vec<Option<Histogram>> = hists.into_iter().map(Some).collect();
+    let mut bin_pos = Vec::with_capacity(days);
     let mut out = Vec::with_capacity(n);
     for (b, path) in paths.enumerate() {
         let keep = path < cfg.keep_paths;
         let mut accs = Vec::with_capacity(nm);
-        for j in 0..nm {
+        for (j, empty_hist) in empty_hists.iter().enumerate() {
             let k = j * n + b;
             let (xs, ts) = (&xs[k * days..][..days], &ts[k * days..][..days]);
             let sample = keep.then(|| SamplePath {
@@ -694,7 +789,7 @@ fn simulate_block_with<const LAGS: usize>(
                 x: welford(x_mean[k], x_m2[k]),
                 acf_x: acf::<LAGS>(xs, max_lag),
                 acf_t: acf::<LAGS>(ts, max_lag),
-                hist: hists[k].take().expect("one histogram per series"),
+                hist: series_hist(empty_hist, xs, &mut bin_pos),
                 sample,
             });
         }
@@ -714,17 +809,39 @@ fn welford_push(count: f64, mean: &mut [f64], m2: &mut [f64], x: &[f64]) {
     }
 }
 
-/// [`Histogram::add`] with the bin width `width = hist.width()` computed once (the same bins:
-/// the same division by the same width).
+/// `empty` (an empty histogram) with [`Histogram::add`] of every value of `xs`. The positions
+/// `(x − lo) / width` are divided out for all of `xs` first (vectorised; the same division by
+/// the same width as `add`, so the same bins), into `pos`; the counts go into four interleaved
+/// arrays, so that runs of days in one bin do not chain their increments.
 #[inline(always)]
-fn hist_add(hist: &mut Histogram, width: f64, x: f64) {
-    if x >= hist.lo && x < hist.hi {
-        let i = ((x - hist.lo) / width) as usize;
-        let last = hist.counts.len() - 1;
-        hist.counts[i.min(last)] += 1;
-    } else {
-        hist.add(x);
+fn series_hist(empty: &Histogram, xs: &[f64], pos: &mut Vec<f64>) -> Histogram {
+    let mut hist = empty.clone();
+    let (lo, hi, width) = (hist.lo, hist.hi, hist.width());
+    pos.clear();
+    pos.extend(xs.iter().map(|&x| (x - lo) / width));
+    let last = hist.counts.len().saturating_sub(1);
+    let mut counts = vec![[0u64; 4]; hist.counts.len()];
+    let (x4, x_rest) = xs.as_chunks::<4>();
+    let (p4, p_rest) = pos.as_chunks::<4>();
+    let mut add = |lane: usize, x: f64, p: f64, hist: &mut Histogram| {
+        if x >= lo && x < hi {
+            counts[(p as usize).min(last)][lane] += 1;
+        } else {
+            hist.add(x);
+        }
+    };
+    for (x, p) in x4.iter().zip(p4) {
+        for lane in 0..4 {
+            add(lane, x[lane], p[lane], &mut hist);
+        }
     }
+    for (&x, &p) in x_rest.iter().zip(p_rest) {
+        add(0, x, p, &mut hist);
+    }
+    for (c, c4) in hist.counts.iter_mut().zip(&counts) {
+        *c += c4.iter().sum::<u64>();
+    }
+    hist
 }
 
 /// [`super::stats::acf`], bit for bit, computed faster: the lagged dot products
@@ -739,6 +856,12 @@ fn acf<const LAGS: usize>(x: &[f64], max_lag: usize) -> Vec<f64> {
     let d: Vec<f64> = x.iter().map(|v| v - m).collect();
     let lags = (max_lag + 1).min(n);
     let mut dots = vec![0.0; lags];
+    #[cfg(target_arch = "x86_64")]
+    if LAGS == 8 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        unsafe { all_lagged_dots_avx2(&d, &mut dots) };
+        return acf_from_dots(&dots, n, max_lag);
+    }
     let mut h = 0;
     while h + LAGS <= lags {
         lagged_dots::<LAGS>(&d, h, &mut dots[h..h + LAGS]);
@@ -747,6 +870,13 @@ fn acf<const LAGS: usize>(x: &[f64], max_lag: usize) -> Vec<f64> {
     if h < lags {
         lagged_dots::<LAGS>(&d, h, &mut dots[h..lags]);
     }
+    acf_from_dots(&dots, n, max_lag)
+}
+
+/// The ACF at lags `0..=max_lag` from the lagged dot products `dots` of a series of length `n`
+/// (NaN beyond the series or for a series without spread).
+#[inline(always)]
+fn acf_from_dots(dots: &[f64], n: usize, max_lag: usize) -> Vec<f64> {
     let c0 = dots.first().copied().unwrap_or(0.0);
     (0..=max_lag)
         .map(|h| {
@@ -786,22 +916,97 @@ fn lagged_dots<const LAGS: usize>(d: &[f64], h0: usize, out: &mut [f64]) {
         }
     }
     for (g, (a, o)) in acc.iter_mut().zip(out.iter_mut()).enumerate() {
-        let h = h0 + g;
-        let len = n - h;
-        let (x, y) = (&d[..len], &d[h..]);
-        let chunks = len / 4;
-        for c in common..chunks {
-            for k in 0..4 {
-                a[k] += x[4 * c + k] * y[4 * c + k];
-            }
-        }
-        let tail: f64 = x[4 * chunks..]
-            .iter()
-            .zip(&y[4 * chunks..])
-            .map(|(x, y)| x * y)
-            .sum();
-        *o = (a[0] + a[1]) + (a[2] + a[3]) + tail;
+        *o = finish_lag(d, h0 + g, common, a);
     }
+}
+
+/// The dot product `Σ_i d[i] d[i + h]` in `stats::dot`'s order, given the accumulators `a`
+/// over its first `common` chunks of four: the remaining chunks, then
+/// `(a0 + a1) + (a2 + a3) + tail`.
+#[inline(always)]
+fn finish_lag(d: &[f64], h: usize, common: usize, a: &mut [f64; 4]) -> f64 {
+    let len = d.len() - h;
+    let (x, y) = (&d[..len], &d[h..]);
+    let chunks = len / 4;
+    for c in common..chunks {
+        for k in 0..4 {
+            a[k] += x[4 * c + k] * y[4 * c + k];
+        }
+    }
+    let tail: f64 = x[4 * chunks..]
+        .iter()
+        .zip(&y[4 * chunks..])
+        .map(|(x, y)| x * y)
+        .sum();
+    (a[0] + a[1]) + (a[2] + a[3]) + tail
+}
+
+/// Most lags per pass of [`all_lagged_dots_avx2`]: accumulators in 12 of the 16 vector registers.
+#[cfg(target_arch = "x86_64")]
+const AVX2_PASS_LAGS: usize = 12;
+
+/// `dots[h] = Σ_i d[i] d[i + h]` for `h < dots.len() <= d.len()`, as [`lagged_dots`] computes
+/// them (the same order for each lag), with AVX2: the lags in passes of equal size (at most
+/// [`AVX2_PASS_LAGS`]), so that a last pass of a lag or two does not cost a whole pass.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn all_lagged_dots_avx2(d: &[f64], dots: &mut [f64]) {
+    let n = d.len();
+    let lags = dots.len();
+    let passes = lags.div_ceil(AVX2_PASS_LAGS);
+    let mut h0 = 0;
+    for p in 0..passes {
+        // The first `lags % passes` passes take one lag more.
+        let g_n = lags / passes + usize::from(p < lags % passes);
+        let common = (n - (h0 + g_n - 1)) / 4;
+        let mut acc = [[0.0; 4]; AVX2_PASS_LAGS];
+        let a = &mut acc[..g_n];
+        match g_n {
+            1 => a.copy_from_slice(&common_dots_avx2::<1>(d, h0, common)),
+            2 => a.copy_from_slice(&common_dots_avx2::<2>(d, h0, common)),
+            3 => a.copy_from_slice(&common_dots_avx2::<3>(d, h0, common)),
+            4 => a.copy_from_slice(&common_dots_avx2::<4>(d, h0, common)),
+            5 => a.copy_from_slice(&common_dots_avx2::<5>(d, h0, common)),
+            6 => a.copy_from_slice(&common_dots_avx2::<6>(d, h0, common)),
+            7 => a.copy_from_slice(&common_dots_avx2::<7>(d, h0, common)),
+            8 => a.copy_from_slice(&common_dots_avx2::<8>(d, h0, common)),
+            9 => a.copy_from_slice(&common_dots_avx2::<9>(d, h0, common)),
+            10 => a.copy_from_slice(&common_dots_avx2::<10>(d, h0, common)),
+            11 => a.copy_from_slice(&common_dots_avx2::<11>(d, h0, common)),
+            _ => a.copy_from_slice(&common_dots_avx2::<AVX2_PASS_LAGS>(d, h0, common)),
+        }
+        for (g, (a, o)) in a.iter_mut().zip(&mut dots[h0..h0 + g_n]).enumerate() {
+            *o = finish_lag(d, h0 + g, common, a);
+        }
+        h0 += g_n;
+    }
+}
+
+/// `acc[g][k] = Σ_c d[4c + k] d[h0 + g + 4c + k]` over the chunks `c < common`, in chunk order,
+/// for `g < N` (`h0 + 4 common + N − 1 <= d.len()`): one AVX2 register per lag, one load of
+/// `d[4c..]` for all lags, no FMA (the same bits as [`common_dots`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn common_dots_avx2<const N: usize>(d: &[f64], h0: usize, common: usize) -> [[f64; 4]; N] {
+    use std::arch::x86_64::*;
+    let x = &d[..4 * common];
+    let y = &d[h0..h0 + 4 * common + N - 1];
+    let mut acc = [_mm256_setzero_pd(); N];
+    for c in 0..common {
+        // SAFETY: `x[4c..4c + 4]` lies in `x` (c < common).
+        let xv = unsafe { _mm256_loadu_pd(x.as_ptr().add(4 * c)) };
+        for (g, a) in acc.iter_mut().enumerate() {
+            // SAFETY: `y[4c + g..4c + g + 4]` lies in `y` (c < common, g < N).
+            let yv = unsafe { _mm256_loadu_pd(y.as_ptr().add(4 * c + g)) };
+            *a = _mm256_add_pd(*a, _mm256_mul_pd(xv, yv));
+        }
+    }
+    acc.map(|a| {
+        let mut o = [0.0; 4];
+        // SAFETY: `o` is four f64.
+        unsafe { _mm256_storeu_pd(o.as_mut_ptr(), a) };
+        o
+    })
 }
 
 /// `acc[g][k] = Σ_c x[c][k] y[g][c][k]` over the chunks `c` of `x` (each `y[g]` at least as
@@ -982,6 +1187,8 @@ mod tests {
     use super::super::calibration::{Frictionless, back_out_from_quadratic};
     use super::super::turnover::{match_power_with, match_proportional, match_quadratic};
     use super::*;
+    use rand::RngExt;
+    use rand_distr::StandardNormal;
 
     fn calibrated_models() -> (Vec<ModelSpec>, f64, SimConfig) {
         let fr = Frictionless::paper();
@@ -1179,6 +1386,45 @@ mod tests {
     }
 
     #[test]
+    fn avx2_drift_steps_match_scalar_ones_on_and_off_the_table() {
+        let (models, _, _) = calibrated_models();
+        let h = 0.1;
+        let st = build_stepper(&models[2], h).unwrap().0;
+        let Stepper::Drift {
+            ref table,
+            implicit: false,
+            ..
+        } = st
+        else {
+            panic!("q = 1.5 at m = 10 steps explicitly");
+        };
+        let edge = -table.x0;
+        let sd = models[2].stationary_sd();
+        // 23 lanes (five groups of four and three more); some groups have lanes off the table.
+        let x0: Vec<f64> = (0..23)
+            .map(|i| match i {
+                5 => 1.5 * edge,
+                9 => -1.01 * edge,
+                14 => edge,
+                21 => -3.0 * edge,
+                _ => (i as f64 - 11.0) * 0.3 * sd,
+            })
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let xi: Vec<f64> = (0..10 * x0.len())
+            .map(|_| rng.sample::<f64, _>(StandardNormal))
+            .collect();
+        let turn0: Vec<f64> = (0..x0.len()).map(|i| i as f64).collect();
+        let (mut xa, mut ta) = (x0.clone(), turn0.clone());
+        let (mut xb, mut tb) = (x0, turn0);
+        st.advance::<false>(&mut xa, &mut ta, &xi, h);
+        st.advance::<true>(&mut xb, &mut tb, &xi, h);
+        let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<u64>>();
+        assert_eq!(bits(&xa), bits(&xb));
+        assert_eq!(bits(&ta), bits(&tb));
+    }
+
+    #[test]
     fn dispatched_block_is_bit_identical_to_baseline() {
         let (mut models, _, cfg) = calibrated_models();
         let np = Arc::new(NormalisedPower::solve(1.05).unwrap());
@@ -1200,19 +1446,18 @@ mod tests {
             .collect();
         assert!(matches!(steppers[3], Stepper::Drift { implicit: true, .. }));
         for paths in [0..1, 2..9, 5..21, 0..37] {
-            let base = simulate_block_with::<4>(&cfg, &models, &steppers, paths.clone());
+            let base = simulate_block_with::<4, false>(&cfg, &models, &steppers, paths.clone());
             let fast = simulate_block(&cfg, &models, &steppers, paths);
             assert_eq!(format!("{base:?}"), format!("{fast:?}"));
         }
     }
 
     #[test]
-    fn inlined_histogram_counts_like_histogram_add() {
+    fn series_histogram_counts_like_histogram_add() {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let (lo, hi) = (-1.3, 2.1);
         let mut a = Histogram::new(lo, hi, 17).unwrap();
-        let mut b = a.clone();
-        let w = b.width();
+        let empty = a.clone();
         let edges = a.edges();
         let specials = [
             lo,
@@ -1227,10 +1472,11 @@ mod tests {
             .map(|_| 2.0 * rng.sample::<f64, _>(StandardNormal))
             .chain(edges.iter().copied())
             .chain(specials);
-        for v in values {
+        let values: Vec<f64> = values.collect();
+        for &v in &values {
             a.add(v);
-            hist_add(&mut b, w, v);
         }
+        let b = series_hist(&empty, &values, &mut Vec::new());
         assert_eq!(a, b);
         assert!(a.below > 0 && a.above > 0);
     }
