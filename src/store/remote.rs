@@ -47,10 +47,10 @@ const LIST_FROM: usize = 64;
 const SMALL_OBJECT: u64 = 256 << 10;
 
 /// Parts of one multipart upload in flight at once.
-const PARTS_IN_FLIGHT: usize = 4;
+const PARTS_IN_FLIGHT: usize = 8;
 
 /// Objects larger than this are uploaded in parts of this size (multipart upload).
-const PART: usize = 8 << 20;
+const PART: usize = 16 << 20;
 
 /// What this process may do with the remote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,8 +179,18 @@ impl Remote {
                 );
             }
             // Payloads are not hashed for signing (UNSIGNED-PAYLOAD): every byte is verified
-            // by its blake3 name on download, and skipping SHA-256 halves the client's CPU.
-            let mut b = object_store::aws::AmazonS3Builder::from_env()
+            // by its blake3 name on download. Uploads carry a SHA-256 checksum instead (as the
+            // AWS SDKs send CRC32 by default), so that the server rejects a part damaged in
+            // transit; and a multipart upload whose parts carry checksums completes with a
+            // composite checksum of theirs, where one without makes simpler servers re-read and
+            // copy the whole object at completion (moto: 2-3 s for 1 GiB). The AWS SDKs' switch
+            // AWS_REQUEST_CHECKSUM_CALCULATION=when_required turns the checksums off, for
+            // servers that refuse them.
+            let mut b = object_store::aws::AmazonS3Builder::from_env();
+            if checksums_wanted(std::env::var("AWS_REQUEST_CHECKSUM_CALCULATION").ok()) {
+                b = b.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+            }
+            let mut b = b
                 .with_bucket_name(bucket)
                 .with_unsigned_payload(true)
                 .with_retry(RetryConfig {
@@ -538,19 +548,31 @@ impl Remote {
                 .await
                 .map_err(|e| anyhow!("{e}"))?;
             let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
-            let mut buf = vec![0u8; PART];
-            loop {
-                let n = read_full(&mut file, &mut buf)
-                    .with_context(|| format!("cannot read {}", src.display()))?;
-                if n == 0 {
-                    break;
+            let sent: Result<()> = async {
+                loop {
+                    // A fresh buffer a part, handed over without a copy.
+                    let mut buf = vec![0u8; PART];
+                    let n = read_full(&mut file, &mut buf)
+                        .with_context(|| format!("cannot read {}", src.display()))?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    buf.truncate(n);
+                    w.wait_for_capacity(PARTS_IN_FLIGHT)
+                        .await
+                        .map_err(|e| anyhow!("{e}"))?;
+                    w.put(Bytes::from(buf));
                 }
-                w.wait_for_capacity(PARTS_IN_FLIGHT)
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
-                w.write(&buf[..n]);
             }
-            w.finish().await.map_err(|e| anyhow!("{e}"))?;
+            .await;
+            match sent {
+                Ok(()) => w.finish().await.map_err(|e| anyhow!("{e}"))?,
+                Err(e) => {
+                    // Leave no parts behind on the server (best effort; the error is the news).
+                    let _ = w.abort().await;
+                    return Err(e);
+                }
+            };
         }
         self.bad
             .lock()
@@ -682,6 +704,12 @@ pub struct Listed {
     pub age_s: u64,
 }
 
+/// Whether uploads carry checksums, given `AWS_REQUEST_CHECKSUM_CALCULATION` (the AWS SDKs'
+/// setting: `when_supported`, the default, or `when_required`, which turns them off).
+fn checksums_wanted(setting: Option<String>) -> bool {
+    !setting.is_some_and(|v| v.trim().eq_ignore_ascii_case("when_required"))
+}
+
 /// Reads until `buf` is full or the file ends; returns the bytes read.
 fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
@@ -789,6 +817,14 @@ mod tests {
         let missing = "b".repeat(64);
         let got = r.download_many(&[(missing, dest)]).unwrap();
         assert!(matches!(got[0], Download::Missing));
+    }
+
+    #[test]
+    fn checksums_are_on_unless_the_aws_setting_says_when_required() {
+        assert!(checksums_wanted(None));
+        assert!(checksums_wanted(Some("when_supported".into())));
+        assert!(!checksums_wanted(Some("WHEN_REQUIRED".into())));
+        assert!(!checksums_wanted(Some(" when_required ".into())));
     }
 
     #[test]
