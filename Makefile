@@ -5,7 +5,7 @@ EQLAB := target/debug/eqlab
 # 500 data), Sections 6–7 (Riccati, PDE, deep BSDE training) and the Reinforced-GAN paper.
 PIPELINES ?= pipelines/gms-exogenous.yaml pipelines/gms-exogenous-sp500.yaml pipelines/gms-fbsde.yaml pipelines/rgan.yaml
 
-.PHONY: build run test lint fmt schema fuzz bench-engine bench-remote bench-slurm bench-science bench-train bench-rgan stage-versions clean
+.PHONY: build run test test-tch check-cuda lint fmt schema fuzz bench-engine bench-remote bench-slurm bench-science bench-train bench-rgan stage-versions clean
 
 build:
 	$(CARGO) build --bins
@@ -20,6 +20,34 @@ run: build
 test:
 	$(CARGO) test --all-targets
 	$(EQLAB) --store target/ci-store check pipelines/ci.yaml
+
+## The deep stages on libtorch (cargo feature `tch`, device `tch-cpu`; README, "Devices"). Creates
+## the venv $(TORCH_VENV) with PyTorch $(TORCH_VERSION) from the package index if it is missing
+## (about 4 GB downloaded, 7 minutes, 6.7 GB on disk), builds into target/tch with the venv's
+## libtorch (LIBTORCH_USE_PYTORCH) and runs the deep unit tests and the device acceptance tests
+## (deep BSDE q = 2, N = 40 and R-GAN case A, the same bounds as on flex) on tch-cpu.
+TORCH_VENV ?= .venv-torch
+TORCH_VERSION := 2.9.0
+test-tch:
+	@set -e; \
+	if ! $(TORCH_VENV)/bin/python -c 'import sys, torch; sys.exit(torch.__version__.split("+")[0] != "$(TORCH_VERSION)")' 2>/dev/null; then \
+	  echo "== creating $(TORCH_VENV) with torch==$(TORCH_VERSION) (about 4 GB, several minutes)"; \
+	  python3 -m venv $(TORCH_VENV); \
+	  $(TORCH_VENV)/bin/pip install -q torch==$(TORCH_VERSION); \
+	fi; \
+	venv=$$(cd $(TORCH_VENV) && pwd); \
+	torch_lib=$$($$venv/bin/python -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'); \
+	export VIRTUAL_ENV=$$venv PATH=$$venv/bin:$$PATH LIBTORCH_USE_PYTORCH=1 \
+	  LD_LIBRARY_PATH=$$torch_lib$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} \
+	  CARGO_TARGET_DIR=target/tch EQLAB_TEST_DEVICE=tch-cpu; \
+	$(CARGO) test --features tch --lib deep; \
+	$(CARGO) test --features tch --test devices -- --nocapture
+
+## The `cuda` feature type-checks without a CUDA toolkit or GPU (CI runs this so that it cannot
+## rot). DOCS_RS=1 makes the build scripts of cubecl's LLVM (NVPTX) crates skip the LLVM bundle
+## they would otherwise download; a real `cargo build --features cuda` needs that download.
+check-cuda:
+	DOCS_RS=1 CARGO_TARGET_DIR=target/cuda-check $(CARGO) check --features cuda --all-targets
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -64,9 +92,11 @@ bench-train:
 bench-rgan:
 	bash benches/rgan.sh
 
-## Refresh tests/stage_versions.txt after bumping a stage's version.
+## Refresh tests/stage_versions.txt after bumping a stage's version;
+## `make stage-versions NEUTRAL=kind,kind` records source changes of those kinds without a version
+## bump, for changes that keep their stored results valid (tests/stage_versions.rs).
 stage-versions:
-	EQLAB_UPDATE_STAGE_VERSIONS=1 $(CARGO) test --test stage_versions
+	EQLAB_UPDATE_STAGE_VERSIONS=1 EQLAB_STAGE_VERSIONS_NEUTRAL=$(NEUTRAL) $(CARGO) test --test stage_versions
 
 clean:
 	rm -rf artifacts

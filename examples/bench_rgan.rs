@@ -5,8 +5,8 @@
 
 use burn::module::Module;
 use eqlab::deep::rgan::{Discriminator, Generator, RganProblem, increments, rollout};
+use eqlab::deep::stream;
 use eqlab::deep::train::{Hooks, Schedule, train};
-use eqlab::deep::{device, stream};
 use eqlab::finance::nagent::Economy;
 use std::time::Instant;
 
@@ -26,7 +26,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         width: 50,
         depth: 3,
     };
-    let dev = device()?;
+    // The device: EQLAB_DEVICE (cpu, tch-cpu, …; the README's "Devices"), cpu when unset.
+    let dev = eqlab::deep::device::device_named(
+        &std::env::var("EQLAB_DEVICE").unwrap_or_else(|_| "cpu".into()),
+    )?;
     let hooks = Hooks {
         progress: &|_, _| {},
         cancelled: &|| false,

@@ -1,5 +1,5 @@
 //! Exploratory R-GAN runs: `rgan_probe key=value ...` (case=a|b|c, mu_known, link, steps, width,
-//! depth, rounds, phase=300,300, lr=1e-3, batch, reinit, seed, test). Prints each phase's test
+//! depth, rounds, phase=300,300, lr=1e-3, batch, reinit, seed, test, device=cpu). Prints each phase's test
 //! metrics and the elapsed time; used to design the `cpu` schedule of `pipelines/rgan.yaml`.
 
 use eqlab::deep::rgan::{RganProblem, RganSchedule, increments, train_rgan};
@@ -58,7 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cancelled: &|| false,
     };
     let seed: u64 = get("seed", "1").parse()?;
-    train_rgan(&p, &sched, seed, &test, &hooks, &|l| {
+    let dev = eqlab::deep::device::device_named(&get("device", "cpu"))?;
+    let on_phase = |l: &eqlab::deep::rgan::PhaseLog| {
         let m = l.metrics;
         println!(
             "{:>3} {:<13} c {:.2e} loss {:>10.3e} → {:>10.3e} | J {:.4} clear {:.2e} term {:.2e} S0 {:.4} mu0 {:.4} sig0 {:.4} | {:.0} s",
@@ -75,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             m.sigma0,
             t0.elapsed().as_secs_f64()
         );
-    })?;
+    };
+    train_rgan(&p, &sched, seed, &test, &hooks, &on_phase, &dev)?;
     Ok(())
 }

@@ -69,6 +69,10 @@ pub struct ParamSpec {
     pub default: Option<&'static str>,
     /// One line for `eqlab kinds`.
     pub doc: &'static str,
+    /// Whether the parameter is part of the key when it has its default value: `false` for a
+    /// parameter added after results were stored ([`ParamSpec::added`]), so that those results
+    /// keep their keys while any other value gets a key of its own.
+    pub keyed_at_default: bool,
 }
 
 impl ParamSpec {
@@ -84,6 +88,21 @@ impl ParamSpec {
             kind,
             default: Some(default),
             doc,
+            keyed_at_default: true,
+        }
+    }
+
+    /// A parameter with a default, added to a kind after results were stored: at its default it
+    /// is left out of the key (the stored results stay valid), any other value is in it.
+    pub const fn added(
+        name: &'static str,
+        kind: ParamKind,
+        default: &'static str,
+        doc: &'static str,
+    ) -> Self {
+        ParamSpec {
+            keyed_at_default: false,
+            ..ParamSpec::opt(name, kind, default, doc)
         }
     }
 
@@ -94,7 +113,22 @@ impl ParamSpec {
             kind,
             default: None,
             doc,
+            keyed_at_default: true,
         }
+    }
+
+    /// The default as a JSON value (numbers of a `Float` parameter as floats); `None` when the
+    /// parameter is required.
+    pub fn default_json(&self) -> Option<Value> {
+        let text = self.default?;
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::String(text.to_owned()));
+        Some(match (self.kind, &v) {
+            (ParamKind::Float, Value::Number(n)) => n
+                .as_f64()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(v.clone(), Value::Number),
+            _ => v,
+        })
     }
 }
 

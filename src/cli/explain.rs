@@ -35,6 +35,12 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     for (path, value) in prep.key.leaves() {
         outln!("  {path} = {value}");
     }
+    // Parameters added to a kind after results were stored are not in the key at their default.
+    for (name, value) in prep.params.values() {
+        if !prep.key.params.contains_key(name) {
+            outln!("  ({name} = {value}: the default, left out of the key)");
+        }
+    }
     if let Planned::Run { nearest, .. } = pl {
         match nearest {
             None => outln!("no stored result of this stage to compare with"),

@@ -350,12 +350,13 @@ pub struct Trained {
     pub initial: InitialValues,
 }
 
-/// Trains a fresh model for problem `p`, deterministically under `seed`.
+/// Trains a fresh model for problem `p` on `device`, deterministically under `seed`.
 pub fn train_bsde(
     p: &BsdeProblem,
     settings: &TrainSettings,
     seed: u64,
     hooks: &Hooks,
+    device: &Device,
 ) -> Result<Trained> {
     p.validate()?;
     if settings.batch < 2 || settings.valid_batch < 2 || settings.shape.width == 0 {
@@ -363,8 +364,7 @@ pub fn train_bsde(
             "batch and valid_batch must be ≥ 2 and width ≥ 1".into(),
         ));
     }
-    let device = super::device()?;
-    let model = BsdeModel::new(p, settings.shape, derive_seed(seed, 0), &device);
+    let model = BsdeModel::new(p, settings.shape, derive_seed(seed, 0), device);
     let mut batches = stream(seed, 1);
     let valid_dw = increments(&mut stream(seed, 2), settings.valid_batch, p);
     let (model, log) = train(
@@ -440,7 +440,7 @@ mod tests {
         // a model whose networks output exactly those constants must end with Y_N = D_N = 0.
         use crate::finance::riccati::{RiccatiParams, discrete};
         let p = problem(2.0);
-        let device = crate::deep::device().unwrap();
+        let device = crate::deep::device::test_device();
         let rp = RiccatiParams {
             fr: p.fr,
             lambda: p.lambda,

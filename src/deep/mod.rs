@@ -1,5 +1,6 @@
-//! Neural solvers on burn: the f64 CPU device ([`device`]), per-time-step MLPs with seeded
-//! host-side initialisation (`nets`), the Adam training loop with progress, cancellation and
+//! Neural solvers on burn: the devices they compute on, each configured once for f64 (`device`:
+//! flex on the CPU by default, libtorch and CUDA behind cargo features), per-time-step MLPs with
+//! seeded host-side initialisation (`nets`), the Adam training loop with progress, cancellation and
 //! divergence checks plus burnpack checkpoints as bytes (`train`), and the GMS deep BSDE solvers
 //! for exogenous and endogenous volatility (`bsde`), and the Reinforced-GAN N-agent equilibrium
 //! solver (`rgan`).
@@ -8,16 +9,17 @@
 //! for progress and cancellation, and receive tables of numbers and checkpoint bytes.
 
 pub mod bsde;
+pub mod device;
 pub mod nets;
 pub mod rgan;
 pub mod train;
 
-use burn::prelude::{Device, Tensor};
-use burn::tensor::FloatDType;
+pub use device::DeviceKind;
+
+use burn::prelude::Tensor;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use std::sync::OnceLock;
 
 /// Errors of the neural solvers.
 #[derive(Debug, thiserror::Error)]
@@ -39,29 +41,13 @@ pub enum DeepError {
     /// A checkpoint could not be written or read.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
-    /// The device could not be configured.
-    #[error("burn device: {0}")]
+    /// The device is not compiled in, absent, or could not be configured.
+    #[error("{0}")]
     Device(String),
 }
 
 /// Shorthand result type of this module.
 pub type Result<T> = std::result::Result<T, DeepError>;
-
-/// The process-wide burn device: the pure-Rust `flex` CPU backend in f64, with autodiff.
-///
-/// burn fixes a device's float type on first use, so it is configured exactly once per process.
-pub fn device() -> Result<Device> {
-    static DEVICE: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
-    DEVICE
-        .get_or_init(|| {
-            let mut base = Device::flex();
-            base.configure(FloatDType::F64)
-                .map_err(|e| format!("cannot select f64 on the flex backend: {e:?}"))?;
-            Ok(base.autodiff())
-        })
-        .clone()
-        .map_err(DeepError::Device)
-}
 
 /// Stream `which` of the ChaCha8 generator seeded with `seed`: independent streams for parameter
 /// initialisation, training batches, validation and test paths.

@@ -365,8 +365,8 @@ pub struct TrainedRgan {
     pub log: Vec<PhaseLog>,
 }
 
-/// Runs the alternating rounds, deterministically under `seed`; `test_dw` is the fixed test set
-/// used for the per-phase metrics. `on_phase` reports each finished phase.
+/// Runs the alternating rounds on `device`, deterministically under `seed`; `test_dw` is the
+/// fixed test set used for the per-phase metrics. `on_phase` reports each finished phase.
 pub fn train_rgan(
     p: &RganProblem,
     sched: &RganSchedule,
@@ -374,6 +374,7 @@ pub fn train_rgan(
     test_dw: &[f64],
     hooks: &Hooks,
     on_phase: &dyn Fn(&PhaseLog),
+    device: &Device,
 ) -> Result<TrainedRgan> {
     p.validate()?;
     if sched.rounds == 0 || sched.phase_steps.is_empty() || sched.lr.is_empty() || sched.batch < 2 {
@@ -381,9 +382,8 @@ pub fn train_rgan(
             "the schedule needs rounds ≥ 1, phase steps, learning rates and batch ≥ 2".into(),
         ));
     }
-    let device = super::device()?;
-    let mut g = Generator::new(p, derive_seed(seed, 10), &device);
-    let mut d = Discriminator::new(p, derive_seed(seed, 11), &device);
+    let mut g = Generator::new(p, derive_seed(seed, 10), device);
+    let mut d = Discriminator::new(p, derive_seed(seed, 11), device);
     let mut batches = stream(seed, 12);
     let mut log = Vec::new();
     let pick = |v: &[usize], r: usize| v[r.min(v.len() - 1)];
@@ -402,7 +402,7 @@ pub fn train_rgan(
         };
         // Generator phase against the frozen market.
         if sched.reinit {
-            g = Generator::new(p, derive_seed(seed, 100 + 2 * round as u64), &device);
+            g = Generator::new(p, derive_seed(seed, 100 + 2 * round as u64), device);
         }
         let frozen_d = d.clone().no_grad();
         let (g_new, g_log) = train(
@@ -427,7 +427,7 @@ pub fn train_rgan(
 
         // Discriminator phase against the frozen agents.
         if sched.reinit {
-            d = Discriminator::new(p, derive_seed(seed, 101 + 2 * round as u64), &device);
+            d = Discriminator::new(p, derive_seed(seed, 101 + 2 * round as u64), device);
         }
         let frozen_g = g.clone().no_grad();
         if sched.reinit {
@@ -497,7 +497,7 @@ mod tests {
         // For q = 2 the implied aggregate rate is Σₙ backward sums of μ − γₙσ(σφⁿ + ξₙW), which
         // the drift identity makes zero step by step, whatever the agents do (spec rgan §3).
         let p = case_a(true);
-        let device = crate::deep::device().unwrap();
+        let device = crate::deep::device::test_device();
         let g = Generator::new(&p, 1, &device);
         let d = Discriminator::new(&p, 2, &device);
         let dw = increments(&mut stream(5, 0), 64, &p);
@@ -528,7 +528,8 @@ mod tests {
             cancelled: &|| false,
         };
         let run = || {
-            let t = train_rgan(&p, &sched, 4, &test, &hooks, &|_| {}).unwrap();
+            let device = crate::deep::device::test_device();
+            let t = train_rgan(&p, &sched, 4, &test, &hooks, &|_| {}, &device).unwrap();
             t.log.iter().map(|l| l.metrics).collect::<Vec<_>>()
         };
         let (a, b) = (run(), run());

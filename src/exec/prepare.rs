@@ -90,7 +90,7 @@ pub fn prepare(
     let key = StageKey {
         kind: decl.kind.clone(),
         version: stage.version(),
-        params: params.values().clone(),
+        params: key_params(stage, &params),
         files,
         inputs,
         seed: match (decl.seed, decl.replicate) {
@@ -101,6 +101,22 @@ pub fn prepare(
     };
     let hash = key.hash();
     Ok(Prepared { params, key, hash })
+}
+
+/// The parameters as they enter the key: all of them, except those added to the kind after
+/// results were stored ([`crate::stage::ParamSpec::added`], e.g. the deep stages' `device`)
+/// while they have their default value, so that those results keep their keys.
+pub fn key_params(stage: &dyn Stage, params: &Params) -> BTreeMap<String, serde_json::Value> {
+    let mut values = params.values().clone();
+    for spec in stage.params().iter().filter(|s| !s.keyed_at_default) {
+        if spec
+            .default_json()
+            .is_some_and(|d| values.get(spec.name) == Some(&d))
+        {
+            values.remove(spec.name);
+        }
+    }
+    values
 }
 
 /// The input files (resolved paths) instance `decl` reads, as far as they are known before
@@ -219,4 +235,53 @@ pub fn nearest(store: &Store, keys: &[String], key: &StageKey) -> Option<Record>
         })
         .min_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
         .map(|(_, _, r)| r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The key of a stage of `kind` with `params`, as `prepare` builds it.
+    fn key(stage: &dyn Stage, params: &[(&str, serde_json::Value)]) -> String {
+        let values = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let params = Params::new(values, std::path::PathBuf::new());
+        StageKey {
+            kind: stage.kind().to_owned(),
+            version: stage.version(),
+            params: key_params(stage, &params),
+            files: BTreeMap::new(),
+            inputs: Vec::new(),
+            seed: 7,
+        }
+        .hash()
+    }
+
+    #[test]
+    fn the_default_cpu_device_leaves_the_key_as_it_was_and_another_device_changes_it() {
+        let registry = Registry::builtin();
+        for kind in ["deep_bsde", "deep_bsde_eval", "rgan_train", "rgan_eval"] {
+            let stage = registry.get(kind).unwrap();
+            assert!(stage.params().iter().any(|s| s.name == "device"), "{kind}");
+            let base = [("q", json!(2.0)), ("test_paths", json!(100))];
+            // The key such a stage had before the parameter existed.
+            let before = key(stage, &base);
+            let with = |d: &str| key(stage, &[&base[..], &[("device", json!(d))]].concat());
+            assert_eq!(with("cpu"), before, "{kind}: cpu must keep the stored keys");
+            assert_ne!(with("tch-cpu"), before, "{kind}");
+            assert_ne!(with("tch-cpu"), with("tch-cuda"), "{kind}");
+            assert_ne!(with("cuda"), before, "{kind}");
+        }
+        // Ordinary parameters stay in the key at their default (writing a default explicitly
+        // and leaving it out give one key because defaults are filled in before hashing).
+        let ode = registry.get("cost_ode").unwrap();
+        let params = Params::new(
+            [("points".to_owned(), json!(201))].into(),
+            std::path::PathBuf::new(),
+        );
+        assert!(key_params(ode, &params).contains_key("points"));
+    }
 }

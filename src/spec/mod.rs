@@ -132,7 +132,8 @@ pub fn split_stage(addr: &str) -> Option<(&str, &str)> {
     None
 }
 
-/// A `--set KEY=VALUE` override: `params.NAME=V` or `STAGE.PARAM=V`.
+/// A `--set KEY=VALUE` override: `params.NAME=V`, `STAGE.PARAM=V`, or `*.PARAM=V` (every stage
+/// whose kind has the parameter, e.g. `*.device=tch-cpu`).
 #[derive(Debug, Clone)]
 pub struct Override {
     /// The dotted key.
@@ -150,7 +151,9 @@ impl std::str::FromStr for Override {
             .split_once('=')
             .ok_or_else(|| format!("expected KEY=VALUE (e.g. params.q=1.5), got '{s}'"))?;
         if !k.contains('.') {
-            return Err(format!("'{k}': use params.NAME=VALUE or STAGE.PARAM=VALUE"));
+            return Err(format!(
+                "'{k}': use params.NAME=VALUE, STAGE.PARAM=VALUE or *.PARAM=VALUE"
+            ));
         }
         let value = yaml::parse(v).map_err(|e| format!("value of '{k}': {}", e.summary()))?;
         Ok(Override {
@@ -399,7 +402,7 @@ pub fn parse_with(
             ),
         },
     }
-    apply_overrides(&mut c, &mut p, overrides);
+    apply_overrides(&mut c, &mut p, overrides, registry);
     let broken_params = check_param_values(&mut c, &p);
     let axis_at = sweep::expand(&mut c, &mut p, opts.max_instances);
     let troubled = check_references(&mut c, &mut p, &broken_params);
@@ -618,7 +621,12 @@ fn set_sweep_axis(s: &mut StageDecl, axis: &str, value: &Node) -> bool {
     false
 }
 
-fn apply_overrides(c: &mut Collector, p: &mut Pipeline, overrides: &[Override]) {
+fn apply_overrides(
+    c: &mut Collector,
+    p: &mut Pipeline,
+    overrides: &[Override],
+    registry: &Registry,
+) {
     for (i, o) in overrides.iter().enumerate() {
         let Some((head, rest)) = o.key.split_once('.') else {
             continue;
@@ -638,6 +646,35 @@ fn apply_overrides(c: &mut Collector, p: &mut Pipeline, overrides: &[Override]) 
                         "the pipeline has no parameter '{rest}'{}",
                         suggest(rest, names)
                     ),
+                );
+            }
+        } else if head == "*" {
+            // Every stage whose kind has the parameter (e.g. `*.device=tch-cpu`).
+            let mut hit = false;
+            for s in p.stages.iter_mut() {
+                let has = registry
+                    .get(&s.kind)
+                    .is_some_and(|k| k.params().iter().any(|sp| sp.name == rest));
+                if !has {
+                    continue;
+                }
+                hit = true;
+                match s.with.iter_mut().find(|(k, _)| k.name == rest) {
+                    Some(entry) => entry.1 = value.clone(),
+                    None => s.with.push((
+                        Key {
+                            name: rest.to_owned(),
+                            loc: here,
+                        },
+                        value.clone(),
+                    )),
+                }
+            }
+            if !hit {
+                c.push(
+                    here,
+                    "",
+                    format!("no stage of this pipeline has a kind with the parameter '{rest}'"),
                 );
             }
         } else if let Some(s) = p.stages.iter_mut().find(|s| s.name == head)
@@ -1230,14 +1267,8 @@ fn origin(p: &Pipeline, n: &Node) -> Loc {
 }
 
 fn default_value(spec: &ParamSpec, text: &str) -> J {
-    let v: J = serde_json::from_str(text).unwrap_or(J::String(text.to_owned()));
-    match (spec.kind, &v) {
-        (ParamKind::Float, J::Number(n)) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(v.clone(), J::Number),
-        _ => v,
-    }
+    spec.default_json()
+        .unwrap_or_else(|| J::String(text.to_owned()))
 }
 
 /// Why a value could not be resolved.

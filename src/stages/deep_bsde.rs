@@ -3,6 +3,7 @@
 //! trained initial values. Evaluation (`deep_bsde_eval`) and figures reload the weights and never
 //! retrain.
 
+use super::device::{DEVICE, check_device, device};
 use super::frictionless;
 use super::pde::check_q;
 use crate::deep::DeepError;
@@ -67,6 +68,7 @@ const PARAMS: &[ParamSpec] = &[
         "final learning rate (geometric decay)",
     ),
     ParamSpec::opt("log_every", K::Int, "100", "steps between loss log entries"),
+    DEVICE,
 ];
 
 /// The problem described by the stage parameters `p` (own or an upstream's) and calibration `fr`.
@@ -110,7 +112,7 @@ impl Stage for DeepBsde {
         2
     }
     fn about(&self) -> &'static str {
-        "deep BSDE solver in burn (f64, CPU): trains and stores the weights"
+        "deep BSDE solver in burn (f64, on the chosen device): trains and stores the weights"
     }
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
@@ -119,7 +121,9 @@ impl Stage for DeepBsde {
         &[
             "src/stages/deep_bsde.rs",
             "src/stages/shared.rs",
+            "src/stages/device.rs",
             "src/deep/mod.rs",
+            "src/deep/device.rs",
             "src/deep/bsde.rs",
             "src/deep/nets.rs",
             "src/deep/train.rs",
@@ -146,7 +150,8 @@ impl Stage for DeepBsde {
             ("valid_batch", 2),
             ("train_steps", 1),
             ("log_every", 1),
-        ])
+        ])?;
+        check_device(p)
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let fr = frictionless(inputs)?;
@@ -175,10 +180,12 @@ impl Stage for DeepBsde {
             progress: &progress,
             cancelled: &cancelled,
         };
-        let trained = train_bsde(&problem, &settings, ctx.seed, &hooks).map_err(|e| match e {
-            DeepError::Interrupted => crate::stage::Cancelled.into(),
-            e => anyhow::Error::from(e),
-        })?;
+        let device = device(p)?;
+        let trained =
+            train_bsde(&problem, &settings, ctx.seed, &hooks, &device).map_err(|e| match e {
+                DeepError::Interrupted => crate::stage::Cancelled.into(),
+                e => anyhow::Error::from(e),
+            })?;
         let log = &trained.log;
         let iv = trained.initial;
         Ok(Outputs::new()

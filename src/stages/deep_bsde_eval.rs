@@ -6,6 +6,7 @@
 //! finite-horizon PDE rate and the long-run ODE rate over the test distribution.
 
 use super::deep_bsde::{problem, shape};
+use super::device::{DEVICE, check_device};
 use super::frictionless_of;
 use crate::deep::bsde::{BsdeModel, BsdeProblem, Paths, Variant, evaluate};
 use crate::deep::train::from_bytes;
@@ -57,6 +58,7 @@ const PARAMS: &[ParamSpec] = &[
         "4000",
         "exogenous: test points kept in the Figure 4 table",
     ),
+    DEVICE,
 ];
 
 impl Stage for DeepBsdeEval {
@@ -77,7 +79,9 @@ impl Stage for DeepBsdeEval {
             "src/stages/shared.rs",
             "src/stages/deep_bsde_eval.rs",
             "src/stages/deep_bsde.rs",
+            "src/stages/device.rs",
             "src/deep/mod.rs",
+            "src/deep/device.rs",
             "src/deep/bsde.rs",
             "src/deep/nets.rs",
             "src/deep/train.rs",
@@ -88,7 +92,8 @@ impl Stage for DeepBsdeEval {
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
         p.require_positive(&["price", "days_per_year", "figure_time"])?;
-        p.require_at_least(&[("test_paths", 10)])
+        p.require_at_least(&[("test_paths", 10)])?;
+        check_device(p)
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let (name, u) = inputs.only_of_kind("deep_bsde")?;
@@ -99,7 +104,7 @@ impl Stage for DeepBsdeEval {
             .files
             .get("weights")
             .ok_or_else(|| anyhow!("the deep_bsde stage stored no weights"))?;
-        let device = crate::deep::device()?;
+        let device = super::device::device(p)?;
         let model = from_bytes(
             BsdeModel::new(&prob, shape(&up)?, 0, &device),
             &weights.bytes,

@@ -12,6 +12,7 @@ pub mod dates;
 pub mod deep_bsde;
 pub mod deep_bsde_eval;
 pub mod describe;
+pub mod device;
 pub mod fbsde_figures;
 pub mod figures;
 pub mod generate;

@@ -4,6 +4,7 @@
 //! GPU runs) or explicit `rounds`/`phase_steps`/`lr`/`batch` (the `cpu` schedules of the
 //! pipelines).
 
+use super::device::{DEVICE, check_device, device};
 use super::nagent::{
     ECONOMY, STEPS, TEST_PATHS, check_economy, economy, simulation_outputs, test_increments,
 };
@@ -75,6 +76,7 @@ const PARAMS: &[ParamSpec] = &[
         "3000",
         "test paths of the per-phase metrics",
     ),
+    DEVICE,
 ];
 
 /// The problem given by the stage parameters.
@@ -126,7 +128,7 @@ impl Stage for RganTrain {
         4
     }
     fn about(&self) -> &'static str {
-        "Reinforced-GAN equilibrium solver (N agents, burn f64 CPU): trains and stores both networks"
+        "Reinforced-GAN equilibrium solver (N agents, burn f64 on the chosen device): trains and stores both networks"
     }
     fn params(&self) -> &'static [ParamSpec] {
         PARAMS
@@ -135,7 +137,9 @@ impl Stage for RganTrain {
         &[
             "src/stages/rgan.rs",
             "src/stages/nagent.rs",
+            "src/stages/device.rs",
             "src/deep/mod.rs",
+            "src/deep/device.rs",
             "src/deep/rgan.rs",
             "src/deep/bsde.rs",
             "src/deep/nets.rs",
@@ -174,7 +178,8 @@ impl Stage for RganTrain {
             ("rounds", 1),
             ("batch", 2),
             ("test_paths", 2),
-        ])
+        ])?;
+        check_device(p)
     }
     fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {
         let prob = problem(p)?;
@@ -201,8 +206,9 @@ impl Stage for RganTrain {
                 l.round, l.phase, l.metrics.clear, l.metrics.term, l.metrics.sigma0
             ));
         };
-        let trained =
-            train_rgan(&prob, &sched, ctx.seed, &test, &hooks, &on_phase).map_err(|e| match e {
+        let device = device(p)?;
+        let trained = train_rgan(&prob, &sched, ctx.seed, &test, &hooks, &on_phase, &device)
+            .map_err(|e| match e {
                 DeepError::Interrupted => crate::stage::Cancelled.into(),
                 e => anyhow::Error::from(e),
             })?;
@@ -247,7 +253,7 @@ impl Stage for RganTrain {
 /// The `rgan_eval` stage kind.
 pub struct RganEval;
 
-const EVAL_PARAMS: &[ParamSpec] = &[TEST_PATHS];
+const EVAL_PARAMS: &[ParamSpec] = &[TEST_PATHS, DEVICE];
 
 impl Stage for RganEval {
     fn kind(&self) -> &'static str {
@@ -266,6 +272,8 @@ impl Stage for RganEval {
         &[
             "src/stages/rgan.rs",
             "src/stages/nagent.rs",
+            "src/stages/device.rs",
+            "src/deep/device.rs",
             "src/deep/rgan.rs",
             "src/deep/train.rs",
             "src/finance/nagent.rs",
@@ -273,7 +281,8 @@ impl Stage for RganEval {
         ]
     }
     fn check(&self, p: &Params) -> Result<(), ParamError> {
-        p.require_at_least(&[("test_paths", 10)])
+        p.require_at_least(&[("test_paths", 10)])?;
+        check_device(p)
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         use crate::deep::rgan::{Discriminator, Generator, evaluate};
@@ -288,7 +297,7 @@ impl Stage for RganEval {
                 .map(|x| x.bytes.as_slice())
                 .ok_or_else(|| anyhow::anyhow!("'{name}' stored no {f} weights"))
         };
-        let device = crate::deep::device()?;
+        let device = device(p)?;
         let g = from_bytes(Generator::new(&prob, 0, &device), file("generator")?)?;
         let d = from_bytes(
             Discriminator::new(&prob, 0, &device),
