@@ -66,7 +66,8 @@ pub fn set_load_options(o: LoadOptions) {
 pub struct PipelineArgs {
     /// The pipeline file.
     pub pipeline: PathBuf,
-    /// Override a value: params.NAME=VALUE or STAGE.PARAM=VALUE (repeatable).
+    /// Override a value: params.NAME=VALUE, STAGE.PARAM=VALUE, or *.PARAM=VALUE for every stage
+    /// whose kind has PARAM, e.g. '*.device=tch-cpu' (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<Override>,
 }
