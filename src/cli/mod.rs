@@ -144,7 +144,8 @@ pub fn existing_store(dir: &Path) -> Result<()> {
         return Ok(());
     }
     Err(anyhow!(
-        "no store at {}: give the store of the run with --store DIR (or EQLAB_STORE)",
+        "no store at {}: nothing has run into it yet (`eqlab run PIPELINE` computes the \
+         results; the store of another run: --store DIR or EQLAB_STORE)",
         dir.display()
     ))
 }
