@@ -659,16 +659,7 @@ fn apply_overrides(
                     continue;
                 }
                 hit = true;
-                match s.with.iter_mut().find(|(k, _)| k.name == rest) {
-                    Some(entry) => entry.1 = value.clone(),
-                    None => s.with.push((
-                        Key {
-                            name: rest.to_owned(),
-                            loc: here,
-                        },
-                        value.clone(),
-                    )),
-                }
+                set_with(s, rest, value.clone(), here);
             }
             if !hit {
                 c.push(
@@ -688,14 +679,7 @@ fn apply_overrides(
                 );
             }
         } else if let Some(s) = p.stages.iter_mut().find(|s| s.name == head) {
-            let key = Key {
-                name: rest.to_owned(),
-                loc: here,
-            };
-            match s.with.iter_mut().find(|(k, _)| k.name == rest) {
-                Some(entry) => entry.1 = value,
-                None => s.with.push((key, value)),
-            }
+            set_with(s, rest, value, here);
         } else {
             let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
             c.push(
@@ -707,6 +691,21 @@ fn apply_overrides(
                 ),
             );
         }
+    }
+}
+
+/// Sets parameter `name` of stage `s` to `value`: replaces its `with:` entry, or appends one
+/// located at the command-line argument `loc`.
+fn set_with(s: &mut StageDecl, name: &str, value: Node, loc: Loc) {
+    match s.with.iter_mut().find(|(k, _)| k.name == name) {
+        Some(entry) => entry.1 = value,
+        None => s.with.push((
+            Key {
+                name: name.to_owned(),
+                loc,
+            },
+            value,
+        )),
     }
 }
 
