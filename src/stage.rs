@@ -560,6 +560,11 @@ pub trait Stage: Send + Sync {
     fn check(&self, _params: &Params) -> std::result::Result<(), ParamError> {
         Ok(())
     }
+    /// Checks that this machine can compute the stage (a device, its library, a GPU): before a
+    /// run computes here, not when a run is only planned or is submitted to run elsewhere.
+    fn check_machine(&self, _params: &Params) -> std::result::Result<(), ParamError> {
+        Ok(())
+    }
     /// Whether a non-finite value is acceptable in `column` of output `table`.
     fn allows_nonfinite(&self, _table: &str, _column: &str) -> bool {
         false

@@ -1,6 +1,7 @@
 //! The `device` parameter of the deep stage kinds (README, "Devices"): `cpu` keeps every key as
 //! it was before the parameter existed, another device is part of the key, `--set *.device=…`
-//! sets it for a whole pipeline, and a device this binary lacks is refused before anything runs.
+//! sets it for a whole pipeline, and a device this binary lacks (or, when a run computes here, a
+//! GPU this machine lacks) is refused before anything runs.
 //!
 //! With `EQLAB_TEST_DEVICE` set (`make test-tch` sets `tch-cpu`), the acceptance tests train the
 //! shipped pipelines' deep-BSDE (q = 2, N = 40) and R-GAN case A on that device and check the
@@ -98,6 +99,32 @@ fn a_device_this_build_lacks_is_refused_before_anything_runs() {
         err.contains("unknown device 'gpu'") && err.contains("tch-cuda"),
         "{err}"
     );
+}
+
+/// With libtorch built in, on a machine without a GPU: a `tch-cuda` pipeline can be planned and
+/// submitted to a cluster (where the job asks for a GPU), but a local run refuses it before
+/// anything runs, naming the field and what is missing. (On a machine with a GPU it runs.)
+#[cfg(feature = "tch")]
+#[test]
+fn a_gpu_device_is_checked_where_it_computes_not_where_it_is_planned() {
+    let p = Project::new();
+    let f = small(&p, ", device: tch-cuda");
+    p.ok(&["plan", &f]);
+    let o = p.eqlab(&["run", &f, "--no-progress"]);
+    let err = common::text(&o.stderr);
+    if err.contains("sees no CUDA GPU") {
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("d.yaml:12:") && err.contains("stages.train.with.device"),
+            "{err}"
+        );
+        assert!(p.records().is_empty(), "nothing runs");
+    } else {
+        assert!(
+            o.status.success(),
+            "a GPU is present, so the run works: {err}"
+        );
+    }
 }
 
 /// The device of the acceptance tests, or `None` (skipped) when `EQLAB_TEST_DEVICE` is unset.

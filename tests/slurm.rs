@@ -802,6 +802,12 @@ fn a_job_slurm_would_never_start_fails_instead_of_hanging_and_misconfigurations_
             && err.contains("after job 0"),
         "{err}"
     );
+    assert!(
+        err.contains(
+            "job 0: stage 'gen', 1 array task, 1 instance (gen), asking --cpus-per-task=100000"
+        ),
+        "the dry run shows what each job asks for: {err}"
+    );
     // No shared filesystem and no remote: refused before anything, naming the file.
     p.write("eqlab.toml", "[executor.slurm]\nshared_fs = false\n");
     for extra in [&["--dry-run"][..], &[]] {

@@ -93,7 +93,11 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
         progress: !a.no_progress,
     };
     let executor: Box<dyn Executor> = match a.executor {
-        Which::Local => Box::new(Local),
+        Which::Local => {
+            // This machine computes: its devices must be usable (a cluster job checks on its node).
+            eqlab::spec::check_machine(&p, registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Box::new(Local)
+        }
         Which::Slurm if a.detach || a.dry_run => {
             let s = slurm(&a.file.pipeline)?.submit(&p, registry, &store, &opts, a.dry_run)?;
             let failed = s

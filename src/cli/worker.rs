@@ -72,7 +72,11 @@ pub fn exec(a: Args, store_dir: &Path, registry: &Registry) -> Result<ExitCode> 
     let p = match m
         .overrides()
         .and_then(|o| super::load(&pipeline, registry, &o))
-    {
+        .and_then(|p| {
+            // This node computes: its devices must be usable here.
+            eqlab::spec::check_machine(&p, registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(p)
+        }) {
         Ok(p) => p,
         Err(e) => {
             eqlab::exec::worker::task_failed(&store, &m, a.job, task, &e);

@@ -5,7 +5,7 @@
 //! Each device is configured once per process (f64, autodiff) in its own [`OnceLock`], the first
 //! time it is asked for, and the outcome is kept: a device that is not compiled in, or whose
 //! library or GPU is absent, gives the same clear error every time. The stages ask
-//! ([`DeviceKind::check`]) while the pipeline is validated, so such a pipeline fails before
+//! ([`DeviceKind::check`]) before a run computes on this machine, so such a pipeline fails before
 //! anything runs.
 
 use super::{DeepError, Result};
@@ -73,6 +73,11 @@ impl DeviceKind {
             DeviceKind::TchCpu | DeviceKind::TchCuda => cfg!(feature = "tch"),
             DeviceKind::Cuda => cfg!(feature = "cuda"),
         }
+    }
+
+    /// Whether the device computes on a GPU.
+    pub fn gpu(self) -> bool {
+        matches!(self, DeviceKind::TchCuda | DeviceKind::Cuda)
     }
 
     /// The devices this binary was built with, comma-separated (for messages).

@@ -19,7 +19,7 @@ pub mod resources;
 pub mod sweep;
 pub mod yaml;
 
-use crate::stage::{ParamKind, ParamSpec, Params, Stage};
+use crate::stage::{ParamError, ParamKind, ParamSpec, Params, Stage};
 use crate::stages::Registry;
 use errors::{Collector, suggest};
 pub use errors::{SpecError, SpecErrors};
@@ -1228,18 +1228,49 @@ pub fn instantiate(
     }
     let params = Params::new(values, p.base_dir.clone());
     if let Err(e) = stage.check(&params) {
-        let loc = decl
-            .with
-            .iter()
-            .find(|(k, _)| k.name == e.param)
-            .map_or(decl.loc, |(_, v)| origin(p, v));
-        c.push(
-            loc,
-            format!("stages.{}.with.{}", decl.name, e.param),
-            e.message,
-        );
+        push_param_error(&mut c, p, decl, e);
     }
     c.finish(Some(params))
+}
+
+/// Reports a stage's [`ParamError`] where the parameter is written (its `with:` entry or `--set`
+/// argument), or at the stage when it takes its default.
+fn push_param_error(c: &mut Collector, p: &Pipeline, decl: &StageDecl, e: ParamError) {
+    let loc = decl
+        .with
+        .iter()
+        .find(|(k, _)| k.name == e.param)
+        .map_or(decl.loc, |(_, v)| origin(p, v));
+    c.push(
+        loc,
+        format!("stages.{}.with.{}", decl.name, e.param),
+        e.message,
+    );
+}
+
+/// Checks that this machine can compute every stage of `p` ([`Stage::check_machine`]: a
+/// device, its library, a GPU). A local run calls it before anything runs, and a cluster job
+/// before it computes; validation alone does not, so that a pipeline for a GPU can be planned,
+/// shown and submitted from a machine without one. Errors name file, line and field.
+pub fn check_machine(p: &Pipeline, registry: &Registry) -> Result<(), SpecErrors> {
+    let mut c = Collector::new(p.file.clone());
+    c.args = p.overrides.clone();
+    let mut seen = HashSet::new();
+    for decl in &p.stages {
+        let Some(stage) = registry.get(&decl.kind) else {
+            continue;
+        };
+        // Parameters that wait for upstream scalars are checked when the stage runs.
+        let Ok(Some(params)) = instantiate(p, decl, stage, None) else {
+            continue;
+        };
+        if let Err(e) = stage.check_machine(&params)
+            && seen.insert((decl.base.clone(), e.param.clone()))
+        {
+            push_param_error(&mut c, p, decl, e);
+        }
+    }
+    c.finish(())
 }
 
 /// Where a problem with the value `n` is reported: the `--set` value it comes from when it is
@@ -1561,6 +1592,69 @@ mod tests {
         let opts = LoadOptions { max_instances };
         parse_with(text, Path::new("p.yaml"), &registry, &overrides, &opts)
             .map_err(|e| e.to_string())
+    }
+
+    /// A kind whose `site` parameter must name this machine: `check_machine` refuses others.
+    struct OnSite;
+    impl Stage for OnSite {
+        fn kind(&self) -> &'static str {
+            "on_site"
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+        fn about(&self) -> &'static str {
+            "test kind"
+        }
+        fn params(&self) -> &'static [ParamSpec] {
+            const P: &[ParamSpec] = &[ParamSpec::opt("site", ParamKind::Str, "here", "where")];
+            P
+        }
+        fn sources(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn check_machine(&self, p: &Params) -> std::result::Result<(), ParamError> {
+            match p.str("site") {
+                Ok("here") => Ok(()),
+                _ => Err(ParamError::new("site", "not on this machine")),
+            }
+        }
+        fn run(
+            &self,
+            _: &crate::stage::StageCtx,
+            _: &Params,
+            _: &crate::stage::Inputs,
+        ) -> anyhow::Result<crate::stage::Outputs> {
+            Ok(crate::stage::Outputs::new())
+        }
+    }
+
+    #[test]
+    fn machine_checks_are_separate_from_validation_and_name_the_field() {
+        let registry = Registry::builtin().with(Box::new(OnSite));
+        let text = "stages:\n  a:\n    kind: on_site\n    with: {site: cluster}\n  b:\n    kind: on_site\n  c:\n    kind: on_site\n    sweep: {grid: {site: [x, y]}}\n";
+        // Validation (plan, show, a cluster submission) accepts what this machine cannot run…
+        let p = parse(text, Path::new("m.yaml"), &registry, &[]).expect("valid");
+        // …and the machine check before a local run refuses it where it is written, once per
+        // declared stage.
+        let e = check_machine(&p, &registry)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("m.yaml:4:") && e.contains("stages.a.with.site"),
+            "{e}"
+        );
+        assert!(e.contains("not on this machine"), "{e}");
+        assert!(!e.contains("stages.b."), "b runs here: {e}");
+        assert_eq!(e.matches("stages.c[").count(), 1, "{e}");
+        let here = parse(
+            "stages:\n  b:\n    kind: on_site\n",
+            Path::new("m.yaml"),
+            &registry,
+            &[],
+        )
+        .expect("valid");
+        assert!(check_machine(&here, &registry).is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! trained initial values. Evaluation (`deep_bsde_eval`) and figures reload the weights and never
 //! retrain.
 
-use super::device::{DEVICE, check_device, device};
+use super::device::{DEVICE, check_device, check_device_here, device};
 use super::frictionless;
 use super::pde::check_q;
 use crate::deep::DeepError;
@@ -152,6 +152,9 @@ impl Stage for DeepBsde {
             ("log_every", 1),
         ])?;
         check_device(p)
+    }
+    fn check_machine(&self, p: &Params) -> Result<(), ParamError> {
+        check_device_here(p)
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let fr = frictionless(inputs)?;

@@ -6,7 +6,7 @@
 //! finite-horizon PDE rate and the long-run ODE rate over the test distribution.
 
 use super::deep_bsde::{problem, shape};
-use super::device::{DEVICE, check_device};
+use super::device::{DEVICE, check_device, check_device_here};
 use super::frictionless_of;
 use crate::deep::bsde::{BsdeModel, BsdeProblem, Paths, Variant, evaluate};
 use crate::deep::train::from_bytes;
@@ -94,6 +94,9 @@ impl Stage for DeepBsdeEval {
         p.require_positive(&["price", "days_per_year", "figure_time"])?;
         p.require_at_least(&[("test_paths", 10)])?;
         check_device(p)
+    }
+    fn check_machine(&self, p: &Params) -> Result<(), ParamError> {
+        check_device_here(p)
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let (name, u) = inputs.only_of_kind("deep_bsde")?;

@@ -32,7 +32,7 @@ pub mod turnover;
 pub use shared::{frictionless, frictionless_of, param_or_upstream, power_label, unprefix_single};
 
 use crate::spec::resources::Resources;
-use crate::stage::Stage;
+use crate::stage::{Params, Stage};
 use std::collections::BTreeMap;
 
 /// Kind name → stage implementation.
@@ -41,17 +41,19 @@ pub struct Registry {
 }
 
 /// What a cluster job of a kind asks for unless the pipeline's `resources:` says otherwise:
-/// the deep-training kinds and the simulation use two cores and more memory; others take the
-/// cluster's defaults. (Scheduler hints only, never part of a key.)
-fn default_resources(kind: &str) -> Resources {
+/// the deep-training kinds and the simulation use two cores and more memory, a stage computing
+/// on a GPU device (`device: cuda` or `tch-cuda`) one GPU; others take the cluster's defaults.
+/// (Scheduler hints only, never part of a key.)
+fn default_resources(kind: &str, params: Option<&Params>) -> Resources {
     let (cpus, mem) = match kind {
-        "deep_bsde" | "rgan_train" => (2, "2G"),
-        "simulate_equilibrium" => (2, "1G"),
-        _ => return Resources::default(),
+        "deep_bsde" | "rgan_train" => (Some(2), Some("2G")),
+        "simulate_equilibrium" => (Some(2), Some("1G")),
+        _ => (None, None),
     };
     Resources {
-        cpus: Some(cpus),
-        mem: Some(mem.to_owned()),
+        cpus,
+        mem: mem.map(str::to_owned),
+        gpus: params.and_then(device::default_gpus),
         ..Resources::default()
     }
 }
@@ -100,10 +102,10 @@ impl Registry {
         self.stages.get(kind).map(|b| b.as_ref())
     }
 
-    /// The resources a cluster job of kind `kind` asks for by default (see `resources:` in
-    /// pipeline files, which overrides each field).
-    pub fn resources(&self, kind: &str) -> Resources {
-        default_resources(kind)
+    /// The resources a cluster job of kind `kind` with `params` (when known) asks for by
+    /// default (see `resources:` in pipeline files, which overrides each field).
+    pub fn resources(&self, kind: &str, params: Option<&Params>) -> Resources {
+        default_resources(kind, params)
     }
 
     /// Every kind name, sorted.
@@ -114,5 +116,43 @@ impl Registry {
     /// Every stage, sorted by kind.
     pub fn all(&self) -> impl Iterator<Item = &dyn Stage> {
         self.stages.values().map(|b| b.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_on_a_gpu_device_asks_the_cluster_for_one_gpu() {
+        let r = Registry::builtin();
+        let with = |device: &str| {
+            let mut v = BTreeMap::new();
+            v.insert("device".to_owned(), serde_json::json!(device));
+            Params::new(v, std::path::PathBuf::new())
+        };
+        for (device, gpus) in [
+            ("cpu", None),
+            ("tch-cpu", None),
+            ("tch-cuda", Some(1)),
+            ("cuda", Some(1)),
+        ] {
+            let res = r.resources("rgan_train", Some(&with(device)));
+            assert_eq!(res.gpus, gpus, "{device}");
+            assert_eq!(
+                (res.cpus, res.mem.as_deref()),
+                (Some(2), Some("2G")),
+                "{device}"
+            );
+        }
+        // Unknown parameters (a kind without `device`, or not yet resolved): no GPU.
+        assert_eq!(r.resources("describe", None), Resources::default());
+        // The pipeline's `resources: {gpus: 0}` wins over the default.
+        let own = Resources {
+            gpus: Some(0),
+            ..Resources::default()
+        };
+        let res = own.over(&r.resources("deep_bsde", Some(&with("cuda"))));
+        assert_eq!(res.gpus, Some(0));
     }
 }

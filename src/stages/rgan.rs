@@ -4,7 +4,7 @@
 //! GPU runs) or explicit `rounds`/`phase_steps`/`lr`/`batch` (the `cpu` schedules of the
 //! pipelines).
 
-use super::device::{DEVICE, check_device, device};
+use super::device::{DEVICE, check_device, check_device_here, device};
 use super::nagent::{
     ECONOMY, STEPS, TEST_PATHS, check_economy, economy, simulation_outputs, test_increments,
 };
@@ -181,6 +181,9 @@ impl Stage for RganTrain {
         ])?;
         check_device(p)
     }
+    fn check_machine(&self, p: &Params) -> Result<(), ParamError> {
+        check_device_here(p)
+    }
     fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {
         let prob = problem(p)?;
         let sched = schedule(p)?;
@@ -283,6 +286,9 @@ impl Stage for RganEval {
     fn check(&self, p: &Params) -> Result<(), ParamError> {
         p.require_at_least(&[("test_paths", 10)])?;
         check_device(p)
+    }
+    fn check_machine(&self, p: &Params) -> Result<(), ParamError> {
+        check_device_here(p)
     }
     fn run(&self, ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         use crate::deep::rgan::{Discriminator, Generator, evaluate};

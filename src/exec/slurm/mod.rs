@@ -527,19 +527,10 @@ impl<'a> Batch<'a> {
                     cmd.arg(format!("--{flag}={v}"));
                 }
             }
-            if let Some(n) = res.cpus {
-                cmd.arg(format!("--cpus-per-task={n}"));
-            }
-            if let Some(m) = &res.mem {
-                cmd.arg(format!("--mem={m}"));
-            }
-            if let Some(t) = &res.time {
-                cmd.arg(format!("--time={t}"));
-            }
-            if let Some(g) = res.gpus.filter(|&g| g > 0) {
-                cmd.arg(format!("--gpus={g}"));
-            }
-            cmd.args(&s.sbatch_flags).arg(&script).arg(c.to_string());
+            cmd.args(resource_flags(&res))
+                .args(&s.sbatch_flags)
+                .arg(&script)
+                .arg(c.to_string());
             let submitted = slurm_cmd(&mut cmd).and_then(|out| {
                 let id = out.trim().split(';').next().unwrap_or("").to_owned();
                 if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -583,12 +574,19 @@ impl<'a> Batch<'a> {
     }
 
     /// A declared stage's resources: the pipeline's `resources:`, field by field over its
-    /// kind's defaults.
+    /// kind's defaults for the parameters of its first instance (e.g. a GPU for a GPU device).
     fn resources(&self, base: &str) -> Resources {
         let Some(d) = self.decls.iter().find(|d| d.base == base) else {
             return Resources::default();
         };
-        d.resources.clone().over(&self.registry.resources(&d.kind))
+        let params = self
+            .registry
+            .get(&d.kind)
+            .and_then(|stage| crate::spec::instantiate(self.p, d, stage, None).ok())
+            .flatten();
+        d.resources
+            .clone()
+            .over(&self.registry.resources(&d.kind, params.as_ref()))
     }
 
     /// The number of array tasks of all chunks.
@@ -942,8 +940,9 @@ impl Slurm {
                 let first = spec.tasks.first().and_then(|t| t.first());
                 let last = spec.tasks.last().and_then(|t| t.last());
                 let n: usize = spec.tasks.iter().map(Vec::len).sum();
+                let flags = resource_flags(&b.resources(&spec.stage));
                 crate::errln!(
-                    "  job {c}: stage '{}', {}, {} ({}{}){}",
+                    "  job {c}: stage '{}', {}, {} ({}{}){}{}",
                     spec.stage,
                     counted(spec.tasks.len(), "array task"),
                     counted(n, "instance"),
@@ -957,6 +956,11 @@ impl Slurm {
                     } else {
                         let after: Vec<String> = b.deps[c].iter().map(|d| d.to_string()).collect();
                         format!(", after job {}", after.join(", "))
+                    },
+                    if flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", asking {}", flags.join(" "))
                     }
                 );
             }
@@ -1188,6 +1192,24 @@ impl Executor for Slurm {
         b.watch(self.poll(), &cancel, Follow::Run)?;
         Ok(b.log())
     }
+}
+
+/// The sbatch flags asking for `res` (`--cpus-per-task`, `--mem`, `--time`, `--gpus`).
+fn resource_flags(res: &Resources) -> Vec<String> {
+    let mut flags = Vec::new();
+    if let Some(n) = res.cpus {
+        flags.push(format!("--cpus-per-task={n}"));
+    }
+    if let Some(m) = &res.mem {
+        flags.push(format!("--mem={m}"));
+    }
+    if let Some(t) = &res.time {
+        flags.push(format!("--time={t}"));
+    }
+    if let Some(g) = res.gpus.filter(|&g| g > 0) {
+        flags.push(format!("--gpus={g}"));
+    }
+    flags
 }
 
 /// The chunks in an order where each comes after those it waits for (Kahn; the graph of
