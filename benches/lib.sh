@@ -109,3 +109,56 @@ whole_process_table() {
   done
   echo "$(sed -n 's/^\(torch [^ ]*\).*/\1/p' "$W/t-${THREADS%% *}-1.out") (torch.set_num_threads = threads); eqlab burn-flex (RAYON_NUM_THREADS = threads); load average at end $(load_now)"
 }
+
+# The reference side's virtualenv: $VENV if set, else .venv-torch (torch 2.9.0, the one
+# `make test-tch` creates) when it imports torch, else .venv-bench; numpy is added if missing,
+# and a venv without torch gets torch 2.9.0 (a large download, once).
+pick_torch_venv() {
+  if [ -z "${VENV:-}" ]; then
+    VENV=.venv-bench
+    if [ -x .venv-torch/bin/python ] && .venv-torch/bin/python -c "import torch" 2>/dev/null; then
+      VENV=.venv-torch
+    fi
+  fi
+  if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+    echo "== setting up $VENV with torch (large download, once)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q numpy torch==2.9.0
+  elif ! "$VENV/bin/python" -c "import numpy" 2>/dev/null; then
+    "$VENV/bin/pip" install -q numpy
+  fi
+}
+
+# tch_setup EXAMPLE: when .venv-torch holds torch 2.9.0 (`make test-tch`), builds EXAMPLE with the
+# `tch` feature into target/tch (release, the Makefile's libtorch settings) and sets TCH_BIN and
+# TCH_LIB (libtorch's directory, for LD_LIBRARY_PATH); otherwise leaves TCH_BIN empty and says why.
+tch_setup() {
+  TCH_BIN="" TCH_LIB=""
+  if [ "${TCH:-1}" = 0 ]; then
+    echo "== tch-cpu column skipped (TCH=0)"
+    return
+  fi
+  local venv
+  venv=$(cd .venv-torch 2>/dev/null && pwd) || true
+  if [ -z "$venv" ] || ! "$venv/bin/python" -c 'import sys, torch; sys.exit(torch.__version__.split("+")[0] != "2.9.0")' 2>/dev/null; then
+    echo "== tch-cpu column skipped: no .venv-torch with torch 2.9.0 (run \`make test-tch\` once to create it)"
+    return
+  fi
+  TCH_LIB=$("$venv/bin/python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+  echo "== building the eqlab tch-cpu side (release, --features tch, target/tch)"
+  VIRTUAL_ENV=$venv PATH=$venv/bin:$PATH LIBTORCH_USE_PYTORCH=1 \
+    LD_LIBRARY_PATH=$TCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} CARGO_TARGET_DIR=target/tch \
+    cargo build -q --release --features tch --example "$1"
+  TCH_BIN=target/tch/release/examples/$1
+}
+
+# run_tch OUT THREADS ARGS...: the tch-cpu build on THREADS threads (libtorch's intra-op pool and
+# rayon's), timed into OUT.time, its output into OUT.out; nothing without a tch build.
+run_tch() {
+  local out=$1 t=$2
+  shift 2
+  [ -n "$TCH_BIN" ] || return 0
+  EQLAB_DEVICE=tch-cpu OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t RAYON_NUM_THREADS=$t \
+    LD_LIBRARY_PATH=$TCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+    timed "$out.time" "$TCH_BIN" "$@" > "$out.out"
+}

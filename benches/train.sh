@@ -1,28 +1,25 @@
 #!/usr/bin/env bash
 # `make bench-train`: one Adam step of the endogenous-volatility deep BSDE (q = 2, N = 40, batch
-# 128, f64, CPU), eqlab (burn, flex backend, release build) against the identical network and
-# rollout in PyTorch (benches/train/bench_torch.py, torch in .venv-bench, created on first use).
+# 128, f64, CPU), eqlab (burn, flex backend, release build; and eqlab on libtorch, device tch-cpu,
+# when `make test-tch` has created .venv-torch) against the identical network and rollout in
+# PyTorch (benches/train/bench_torch.py, torch from .venv-torch or .venv-bench).
 # REPS repetitions per thread count, interleaved (eqlab and torch alternate which goes first);
 # medians of wall and CPU time per step and of the whole processes, the ratios, peak RSS, the
 # machine and its load at start and end. PROFILE=1 adds a perf profile of the eqlab side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
-VENV=${VENV:-.venv-bench}
 STEPS=${STEPS:-300}
 WIDTH=${WIDTH:-15}
 THREADS=${THREADS:-"1 2"}
 REPS=${REPS:-3}
 WARMUP=20 # warm-up steps both sides run before the timed loop (bench_train.rs, bench_torch.py)
 
-if ! "$VENV/bin/python" -c "import torch, numpy" 2>/dev/null; then
-  echo "== setting up $VENV with torch (large download, once)"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q numpy scipy torch==2.9.0
-fi
+pick_torch_venv
 echo "== building the eqlab side (release)"
 cargo build -q --release --example bench_train
 BIN=target/release/examples/bench_train
+tch_setup bench_train
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -31,7 +28,10 @@ clean_reference_env
 echo "$TORCH_WAIT_NOTE"
 echo "== $REPS interleaved repetitions x threads {$THREADS}: $STEPS timed steps after $WARMUP warm-up, width $WIDTH"
 
-run_e() { RAYON_NUM_THREADS=$1 timed "$W/e-$1-$2.time" "$BIN" "$STEPS" "$WIDTH" > "$W/e-$1-$2.out"; }
+run_e() {
+  RAYON_NUM_THREADS=$1 timed "$W/e-$1-$2.time" "$BIN" "$STEPS" "$WIDTH" > "$W/e-$1-$2.out"
+  run_tch "$W/x-$1-$2" "$1" "$STEPS" "$WIDTH"
+}
 run_t() {
   OMP_WAIT_POLICY=PASSIVE timed "$W/t-$1-$2.time" \
     "$VENV/bin/python" benches/train/bench_torch.py "$1" "$STEPS" "$WIDTH" > "$W/t-$1-$2.out"
@@ -59,6 +59,19 @@ for t in $THREADS; do
   printf '%-8s | %13.2f %13.2f %7s | %13.2f %13.2f %7s\n' "$t" "$a" "$b" "$(ratio "$a" "$b")" \
     "$c" "$d" "$(ratio "$c" "$d")"
 done
+if [ -n "$TCH_BIN" ]; then
+  echo
+  echo "eqlab on libtorch (device tch-cpu), wall ms per step, ratio = tch-cpu / torch:"
+  printf '%-8s | %13s %13s %7s\n' threads "tch wall ms" "torch wall ms" ratio
+  for t in $THREADS; do
+    xw=() tw=()
+    for rep in $(seq 1 "$REPS"); do
+      xw+=("$(wall_step "$W/x-$t-$rep.out")") tw+=("$(wall_step "$W/t-$t-$rep.out")")
+    done
+    a=$(median "${xw[@]}") b=$(median "${tw[@]}")
+    printf '%-8s | %13.2f %13.2f %7s\n' "$t" "$a" "$b" "$(ratio "$a" "$b")"
+  done
+fi
 echo
 whole_process_table
 

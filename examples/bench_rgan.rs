@@ -4,9 +4,11 @@
 //! Usage: `bench_rgan [steps] [batch]`.
 
 use burn::module::Module;
-use eqlab::deep::rgan::{Discriminator, Generator, RganProblem, increments, rollout};
+use eqlab::deep::rgan::{
+    Discriminator, Generator, RganProblem, discriminator_phase, generator_phase, increments,
+};
 use eqlab::deep::stream;
-use eqlab::deep::train::{Hooks, Schedule, train};
+use eqlab::deep::train::{Hooks, Schedule};
 use eqlab::finance::nagent::Economy;
 use std::time::Instant;
 
@@ -27,9 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         depth: 3,
     };
     // The device: EQLAB_DEVICE (cpu, tch-cpu, …; the README's "Devices"), cpu when unset.
-    let dev = eqlab::deep::device::device_named(
-        &std::env::var("EQLAB_DEVICE").unwrap_or_else(|_| "cpu".into()),
-    )?;
+    let dev_name = std::env::var("EQLAB_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let dev = eqlab::deep::device::device_named(&dev_name)?;
     let hooks = Hooks {
         progress: &|_, _| {},
         cancelled: &|| false,
@@ -46,35 +47,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frozen_d = d.clone().no_grad();
     let mut gen_steps = |n| {
         let t0 = Instant::now();
-        train(
-            g.clone(),
-            &schedule(n),
-            &hooks,
-            |gm, _| rollout(gm, &frozen_d, &p, &increments(&mut rng, batch, &p), false).gen_loss,
-            None,
-        )
+        generator_phase(g.clone(), &frozen_d, &p, &schedule(n), &hooks, |_| {
+            increments(&mut rng, batch, &p)
+        })
         .map(|_| t0.elapsed().as_secs_f64() * 1e3 / n as f64)
     };
     gen_steps(3)?;
     let g_ms = gen_steps(steps)?;
     let frozen_g = g.clone().no_grad();
     let mut rng = stream(1, 1);
+    // The terminal weight fixed at c = 1e3 (as in bench_torch.py), not measured.
     let mut disc = |n| {
         let t0 = Instant::now();
-        train(
+        let mut c = Some(1e3);
+        discriminator_phase(
             d.clone(),
+            &frozen_g,
+            &p,
             &schedule(n),
             &hooks,
-            |dm, _| {
-                let r = rollout(&frozen_g, dm, &p, &increments(&mut rng, batch, &p), false);
-                r.term.mul_scalar(1e3) + r.link + r.disc_reg
-            },
-            None,
+            Some(3000.0),
+            &mut c,
+            |_| increments(&mut rng, batch, &p),
         )
         .map(|_| t0.elapsed().as_secs_f64() * 1e3 / n as f64)
     };
     disc(3)?;
     let d_ms = disc(steps)?;
-    println!("eqlab burn-flex: generator {g_ms:.1} ms/step, discriminator {d_ms:.1} ms/step");
+    println!(
+        "eqlab {}: generator {g_ms:.1} ms/step, discriminator {d_ms:.1} ms/step",
+        dev_name
+    );
     Ok(())
 }

@@ -43,15 +43,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Warm-up (allocator, thread pool), then the timed run; both include model construction,
     // which is negligible against the steps.
     // The device: EQLAB_DEVICE (cpu, tch-cpu, …; the README's "Devices"), cpu when unset.
-    let dev = eqlab::deep::device::device_named(
-        &std::env::var("EQLAB_DEVICE").unwrap_or_else(|_| "cpu".into()),
-    )?;
+    let dev_name = std::env::var("EQLAB_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let dev = eqlab::deep::device::device_named(&dev_name)?;
     train_bsde(&problem, &settings(20), 1, &hooks, &dev)?;
     let t0 = Instant::now();
     let trained = train_bsde(&problem, &settings(steps), 1, &hooks, &dev)?;
     let ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
     println!(
-        "eqlab burn-flex: {ms:.3} ms/step (loss {:.3e})",
+        "eqlab {dev_name}: {ms:.3} ms/step (loss {:.3e})",
         trained.log.loss.last().copied().unwrap_or(f64::NAN)
     );
     Ok(())

@@ -10,7 +10,7 @@
 //! the authors' code.
 
 use super::nets::{Activation, Init, Mlp};
-use super::train::{Hooks, Schedule, TrainLog, train};
+use super::train::{Hooks, Schedule, TrainLog, split_ranges, train_sharded};
 use super::{DeepError, Result, brownian_increments, derive_seed, host, stream};
 use crate::finance::nagent::{Economy, Metrics, Simulation};
 use crate::finance::stats::mean;
@@ -335,6 +335,9 @@ impl PhaseLog {
 
 /// Evaluates on the fixed test increments: the paper's columns and the paths of the figures.
 pub fn evaluate(g: &Generator, d: &Discriminator, p: &RganProblem, dw: &[f64]) -> Simulation {
+    // Untracked copies: the autodiff backend would otherwise record the whole rollout of the
+    // test paths (GBs at 3000 paths × 100 steps) and keep it until the next backward pass.
+    let (g, d) = (&g.clone().no_grad(), &d.clone().no_grad());
     let r = rollout(g, d, p, dw, true);
     let paths = r.paths.unwrap_or_default();
     let u = r.utility.unwrap_or_default();
@@ -353,6 +356,83 @@ pub fn evaluate(g: &Generator, d: &Discriminator, p: &RganProblem, dw: &[f64]) -
         mu_path: paths.mu.iter().map(|v| v[0]).collect(),
         rate_path: paths.rate0,
     }
+}
+
+/// Number of shards each training batch is split into: their losses and gradients are computed
+/// in parallel and summed in shard order, so that a training run gives bit-identical networks
+/// whatever the number of threads (a fixed count, not the number of cores).
+pub const SHARDS: usize = 4;
+
+/// A batch of increments `[M, K]` (row-major) cut into [`SHARDS`] contiguous blocks of paths,
+/// each with its share of the batch, followed by `extra`.
+fn shard_paths<T: Clone>(dw: &[f64], steps: usize, extra: T) -> Vec<(f64, (Vec<f64>, T))> {
+    let m = dw.len() / steps;
+    split_ranges(m, SHARDS)
+        .into_iter()
+        .map(|r| {
+            let share = r.len() as f64 / m as f64;
+            let rows = dw[r.start * steps..r.end * steps].to_vec();
+            (share, (rows, extra.clone()))
+        })
+        .collect()
+}
+
+/// One generator phase: Adam on the generator loss against the frozen market `frozen_d`, the
+/// batch of each step from `batch(k)` (increments `[M, K]`), sharded ([`SHARDS`]).
+pub fn generator_phase(
+    g: Generator,
+    frozen_d: &Discriminator,
+    p: &RganProblem,
+    schedule: &Schedule,
+    hooks: &Hooks,
+    mut batch: impl FnMut(usize) -> Vec<f64>,
+) -> Result<(Generator, TrainLog)> {
+    train_sharded(
+        g,
+        schedule,
+        hooks,
+        |_, k| shard_paths(&batch(k), p.steps, ()),
+        |gm, (dw, ())| rollout(gm, frozen_d, p, dw, false).gen_loss,
+    )
+}
+
+/// One discriminator phase against the frozen agents `frozen_g`: the loss c·L_term + L_link +
+/// regularisation, sharded ([`SHARDS`]). With `ratio` = Some(κ), c = κ·L_link/L_term is measured
+/// on the full batch of the first step at which `weight` is still unset (and stored there);
+/// `None` means c = 1.
+#[allow(clippy::too_many_arguments)]
+pub fn discriminator_phase(
+    d: Discriminator,
+    frozen_g: &Generator,
+    p: &RganProblem,
+    schedule: &Schedule,
+    hooks: &Hooks,
+    ratio: Option<f64>,
+    weight: &mut Option<f64>,
+    mut batch: impl FnMut(usize) -> Vec<f64>,
+) -> Result<(Discriminator, TrainLog)> {
+    train_sharded(
+        d,
+        schedule,
+        hooks,
+        |dm, k| {
+            let dw = batch(k);
+            let c = match ratio {
+                None => 1.0,
+                Some(kappa) => *weight.get_or_insert_with(|| {
+                    let r = rollout(frozen_g, &dm.clone().no_grad(), p, &dw, false);
+                    let link: f64 = r.link.into_scalar();
+                    let term: f64 = r.term.into_scalar();
+                    kappa * link / term.max(1e-300)
+                }),
+            };
+            shard_paths(&dw, p.steps, c)
+        },
+        |dm, (dw, c)| {
+            let r = rollout(frozen_g, dm, p, dw, false);
+            r.term.mul_scalar(*c) + r.link + r.disc_reg
+        },
+    )
 }
 
 /// A trained pair and its log.
@@ -405,16 +485,9 @@ pub fn train_rgan(
             g = Generator::new(p, derive_seed(seed, 100 + 2 * round as u64), device);
         }
         let frozen_d = d.clone().no_grad();
-        let (g_new, g_log) = train(
-            g,
-            &schedule,
-            hooks,
-            |gm, _| {
-                let dw = increments(&mut batches, sched.batch, p);
-                rollout(gm, &frozen_d, p, &dw, false).gen_loss
-            },
-            None,
-        )?;
+        let (g_new, g_log) = generator_phase(g, &frozen_d, p, &schedule, hooks, |_| {
+            increments(&mut batches, sched.batch, p)
+        })?;
         g = g_new;
         let entry = PhaseLog::new(
             round,
@@ -433,25 +506,16 @@ pub fn train_rgan(
         if sched.reinit {
             weight = None;
         }
-        let (d_new, d_log) = train(
+        let ratio = (!p.mu_known && p.link).then_some(sched.terminal_ratio);
+        let (d_new, d_log) = discriminator_phase(
             d,
+            &frozen_g,
+            p,
             &schedule,
             hooks,
-            |dm, _| {
-                let dw = increments(&mut batches, sched.batch, p);
-                let r = rollout(&frozen_g, dm, p, &dw, false);
-                let c = if p.mu_known || !p.link {
-                    1.0
-                } else {
-                    *weight.get_or_insert_with(|| {
-                        let link: f64 = r.link.clone().into_scalar();
-                        let term: f64 = r.term.clone().into_scalar();
-                        sched.terminal_ratio * link / term.max(1e-300)
-                    })
-                };
-                r.term.mul_scalar(c) + r.link + r.disc_reg
-            },
-            None,
+            ratio,
+            &mut weight,
+            |_| increments(&mut batches, sched.batch, p),
         )?;
         d = d_new;
         let entry = PhaseLog {
@@ -523,11 +587,11 @@ mod tests {
             terminal_ratio: 3000.0,
         };
         let test = increments(&mut stream(9, 3), 32, &p);
-        let hooks = Hooks {
-            progress: &|_, _| {},
-            cancelled: &|| false,
-        };
         let run = || {
+            let hooks = Hooks {
+                progress: &|_, _| {},
+                cancelled: &|| false,
+            };
             let device = crate::deep::device::test_device();
             let t = train_rgan(&p, &sched, 4, &test, &hooks, &|_| {}, &device).unwrap();
             t.log.iter().map(|l| l.metrics).collect::<Vec<_>>()
@@ -535,6 +599,16 @@ mod tests {
         let (a, b) = (run(), run());
         assert_eq!(a.len(), 4, "one entry per phase");
         assert_eq!(a, b, "same seed, same metrics");
+        // The shards are fixed, not the threads: one and two threads give the same bits.
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map(|pool| pool.install(run))
+                .unwrap()
+        };
+        assert_eq!(on(1), a, "one thread");
+        assert_eq!(on(2), a, "two threads");
         assert!(a.iter().all(|m| m.term.is_finite() && m.clear.is_finite()));
     }
 

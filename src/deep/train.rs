@@ -3,8 +3,8 @@
 //! conversion of a trained module to and from burnpack bytes (stored as a pipeline artifact).
 
 use super::{DeepError, Result};
-use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::module::{Module, ModuleMapper, Param};
+use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams};
 use burn::prelude::Tensor;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -116,6 +116,108 @@ pub fn train<M: Module>(
     log.valid.push(last);
     log.lr.push(schedule.lr_final);
     Ok((model, log))
+}
+
+/// Trains `model` like [`train`], with each step's batch split into shards whose losses and
+/// gradients are computed in parallel (rayon's pool) and summed in shard order.
+///
+/// `batch(model, k)` draws step k's data on the calling thread as `(weight, shard)` pairs, the
+/// weights (each shard's share of the batch) summing to 1; `shard_loss(model, shard)` builds the
+/// differentiable loss of one shard, a mean over its paths, so that the batch loss is
+/// Σ weight·loss. The shards are fixed by the caller, not by the number of threads, and the sums
+/// run in a fixed order: the result is bit-identical whatever the thread count.
+pub fn train_sharded<M, S>(
+    mut model: M,
+    schedule: &Schedule,
+    hooks: &Hooks,
+    mut batch: impl FnMut(&M, usize) -> Vec<(f64, S)>,
+    shard_loss: impl Fn(&M, &S) -> Tensor<1> + Sync,
+) -> Result<(M, TrainLog)>
+where
+    M: Module + Sync,
+    S: Send + Sync,
+{
+    use rayon::prelude::*;
+    schedule.validate()?;
+    let mut opt = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut log = TrainLog::default();
+    let mut last_train = f64::NAN;
+    for k in 0..schedule.steps {
+        if (hooks.cancelled)() {
+            return Err(DeepError::Interrupted);
+        }
+        let shards = batch(&model, k);
+        let parts: Vec<(f64, GradientsParams)> = shards
+            .par_iter()
+            .map(|(weight, shard)| {
+                // Each shard differentiates its own copy of the parameters (fresh autodiff leaves,
+                // same ids): burn's autodiff merges graphs that share a node, and a merge racing
+                // with another shard's backward pass deadlocks.
+                let local = model.clone().map(&mut FreshLeaves);
+                let loss = shard_loss(&local, shard).mul_scalar(*weight);
+                let value: f64 = loss.clone().into_scalar();
+                (value, GradientsParams::from_grads(loss.backward(), &local))
+            })
+            .collect();
+        let mut value = 0.0;
+        let mut acc = GradientsAccumulator::<M>::new();
+        for (v, grads) in parts {
+            value += v;
+            acc.accumulate(&model, grads);
+        }
+        if !value.is_finite() {
+            return Err(DeepError::Diverged {
+                step: k,
+                loss: value,
+            });
+        }
+        last_train = value;
+        let lr = schedule.lr_at(k);
+        if k % schedule.log_every == 0 {
+            log.step.push(k);
+            log.loss.push(value);
+            log.valid.push(value);
+            log.lr.push(lr);
+        }
+        model = opt.step(lr, model, acc.grads());
+        (hooks.progress)(k + 1, value);
+    }
+    if !last_train.is_finite() {
+        return Err(DeepError::Diverged {
+            step: schedule.steps,
+            loss: last_train,
+        });
+    }
+    log.step.push(schedule.steps);
+    log.loss.push(last_train);
+    log.valid.push(last_train);
+    log.lr.push(schedule.lr_final);
+    Ok((model, log))
+}
+
+/// Replaces every parameter by a new autodiff leaf with the same value, id and `require_grad`.
+struct FreshLeaves;
+
+impl ModuleMapper for FreshLeaves {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| t.detach())
+    }
+}
+
+/// Contiguous near-equal parts of `0..n`: `parts` of them (fewer when `n < parts`), the first
+/// `n % parts` one longer.
+pub fn split_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    let (base, extra) = (n / parts, n % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let r = start..start + len;
+            start += len;
+            r
+        })
+        .collect()
 }
 
 /// The module's parameters as burnpack bytes (taken from its validation snapshot).

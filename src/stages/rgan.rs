@@ -125,7 +125,7 @@ impl Stage for RganTrain {
         "rgan_train"
     }
     fn version(&self) -> u32 {
-        4
+        5
     }
     fn about(&self) -> &'static str {
         "Reinforced-GAN equilibrium solver (N agents, burn f64 on the chosen device): trains and stores both networks"
@@ -143,6 +143,7 @@ impl Stage for RganTrain {
             "src/deep/rgan.rs",
             "src/deep/bsde.rs",
             "src/deep/nets.rs",
+            "src/deep/tanh.rs",
             "src/deep/train.rs",
             "src/finance/nagent.rs",
         ]
@@ -263,7 +264,7 @@ impl Stage for RganEval {
         "rgan_eval"
     }
     fn version(&self) -> u32 {
-        4
+        5
     }
     fn about(&self) -> &'static str {
         "evaluates stored R-GAN weights on fresh paths: ΣJ ± se, clearing, terminal, S₀, μ₀, σ_t vs benchmark"
@@ -278,6 +279,8 @@ impl Stage for RganEval {
             "src/stages/device.rs",
             "src/deep/device.rs",
             "src/deep/rgan.rs",
+            "src/deep/nets.rs",
+            "src/deep/tanh.rs",
             "src/deep/train.rs",
             "src/finance/nagent.rs",
             "src/finance/power.rs",
