@@ -23,8 +23,8 @@ pub fn improves(prev: &[f64], cur: &[f64]) -> bool {
 
 /// Adam (as [`super::train::train`]: β₁ = 0.9, β₂ = 0.999, ε = 1e-8, constant `lr`) for at
 /// most `max_steps` steps; after every `every` steps (and never after the last) `stop(model,
-/// steps_done)` decides whether to end. Returns the model, the loss log (one entry per check
-/// and the last step) and the number of steps taken.
+/// steps_done)` decides whether to end. Returns the model, the loss log (the first step, one
+/// entry per check, and the steps taken with the last training loss) and the steps taken.
 pub fn train_until<M: Module>(
     mut model: M,
     max_steps: usize,
@@ -41,7 +41,7 @@ pub fn train_until<M: Module>(
     }
     let mut opt = AdamConfig::new().with_epsilon(1e-8).init();
     let mut log = TrainLog::default();
-    let mut done = 0;
+    let (mut done, mut last) = (0, f64::NAN);
     while done < max_steps {
         if (hooks.cancelled)() {
             return Err(DeepError::Interrupted);
@@ -54,6 +54,7 @@ pub fn train_until<M: Module>(
                 loss: value,
             });
         }
+        last = value;
         if done % every == 0 {
             log.step.push(done);
             log.loss.push(value);
@@ -68,6 +69,11 @@ pub fn train_until<M: Module>(
             break;
         }
     }
+    // The last entry, as `train` writes it: the steps taken and the last training loss.
+    log.step.push(done);
+    log.loss.push(last);
+    log.valid.push(last);
+    log.lr.push(lr);
     Ok((model, log, done))
 }
 

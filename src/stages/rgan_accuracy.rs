@@ -116,6 +116,46 @@ fn economy_summary(u: &Upstream) -> (i64, f64, f64, f64) {
     )
 }
 
+/// The discount the R-GAN's learned σ_k alone implies, γ̄sΣ(σ_k² − α²)Δt (the truth's exact
+/// formula; its gap to the learned discount is what the drift and S₀ add).
+fn sigma_implied_discount(t: &Upstream, truth: &str, ev: &Upstream, eval: &str) -> Result<f64> {
+    let e = t
+        .params
+        .get("economy")
+        .ok_or_else(|| anyhow!("'{truth}' has no economy parameter"))
+        .and_then(|v| {
+            super::nagent::parse_economy(v).map_err(|err| anyhow!("'{truth}': economy: {err}"))
+        })?;
+    let paths = ev
+        .outputs
+        .tables
+        .get("paths")
+        .ok_or_else(|| anyhow!("'{eval}' has no paths table"))?;
+    let sigma = f64_column(paths, "sigma")?;
+    let dt = e.horizon / sigma.len().max(1) as f64;
+    let a2 = e.alpha * e.alpha;
+    Ok(e.gamma_bar() * e.s * sigma.iter().map(|s| (s * s - a2) * dt).sum::<f64>())
+}
+
+/// How a uniform relative error ε of σ moves the discount: δD/D ≈ ε·2Σσ_k²/Σ(σ_k² − α²) on
+/// the truth's σ (α from its economy).
+fn sigma_amplification(t: &Upstream, truth: &str) -> Result<f64> {
+    let alpha = t
+        .params
+        .get("economy")
+        .and_then(|e| e.get("alpha"))
+        .and_then(Value::as_f64)
+        .unwrap_or(1.0);
+    let paths = t
+        .outputs
+        .tables
+        .get("paths")
+        .ok_or_else(|| anyhow!("'{truth}' has no paths table"))?;
+    let sigma = f64_column(paths, "sigma")?;
+    let sq: f64 = sigma.iter().map(|s| s * s).sum();
+    Ok(2.0 * sq / (sq - alpha * alpha * sigma.len() as f64))
+}
+
 /// Relative error a/b − 1.
 fn rel(a: f64, b: f64) -> f64 {
     a / b - 1.0
@@ -188,10 +228,15 @@ impl Stage for RganAccuracy {
             push("lambda", lambda);
             push("discount_truth", truth);
             push("euler_bias", rel(truth, ts("discount_limit")?));
+            push("sigma_amplification", sigma_amplification(t, &r.truth)?);
             push("discount_rgan", disc);
             push("discount_err", err);
             push("discount_err_se", es("discount_se")? / truth.abs());
             push("discount_paths_err", rel(es("discount_paths")?, truth));
+            push(
+                "discount_sigma_err",
+                rel(sigma_implied_discount(t, &r.truth, ev, eval)?, truth),
+            );
             push("sigma0_err", rel(es("sigma0")?, ts("sigma0")?));
             push("mu0_err", rel(es("mu0")?, ts("mu0")?));
             push(
@@ -226,10 +271,12 @@ impl Stage for RganAccuracy {
             "lambda",
             "discount_truth",
             "euler_bias",
+            "sigma_amplification",
             "discount_rgan",
             "discount_err",
             "discount_err_se",
             "discount_paths_err",
+            "discount_sigma_err",
             "sigma0_err",
             "mu0_err",
             "sigma_integral_err",
