@@ -1,11 +1,15 @@
 //! Exploratory R-GAN runs: `rgan_probe key=value ...` (case=a|b|c, mu_known, link, steps, width,
-//! depth, rounds, phase=300,300, lr=1e-3, batch, reinit, seed, test, device=cpu). Prints each phase's test
-//! metrics and the elapsed time; used to design the `cpu` schedule of `pipelines/rgan.yaml`.
+//! depth, rounds, phase=300,300, lr=1e-3, batch, reinit, seed, test, device=cpu, adaptive=true
+//! with every=50, valid=1000, min_rounds=2). Prints each phase's test metrics (with the liquidity
+//! discount S̄₀ − S₀ against the Riccati truth's for q = 2) and the elapsed time; used to design
+//! the `cpu` and `adaptive` schedules of `pipelines/rgan.yaml`.
 
-use eqlab::deep::rgan::{RganProblem, RganSchedule, increments, train_rgan};
+use eqlab::deep::rgan::{
+    RganProblem, RganSchedule, StopRule, increments, train_rgan, train_rgan_adaptive,
+};
 use eqlab::deep::stream;
 use eqlab::deep::train::Hooks;
-use eqlab::finance::nagent::Economy;
+use eqlab::finance::nagent::{Economy, exact_discount, ground_truth};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -35,6 +39,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "c" => economy.q = 1.5,
         _ => {}
     }
+    // Optional economy overrides: gamma=…, xi=…, lambda=…, horizon=….
+    if args.contains_key("gamma") {
+        economy.gamma = list("gamma", "");
+    }
+    if args.contains_key("xi") {
+        economy.xi = list("xi", "");
+    }
+    economy.lambda = get("lambda", &economy.lambda.to_string()).parse()?;
+    economy.horizon = get("horizon", &economy.horizon.to_string()).parse()?;
     let p = RganProblem {
         economy,
         steps: get("steps", "100").parse()?,
@@ -59,12 +72,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let seed: u64 = get("seed", "1").parse()?;
     let dev = eqlab::deep::device::device_named(&get("device", "cpu"))?;
+    let s_bar0 = p.economy.s_bar0();
+    let truth = if p.economy.q == 2.0 {
+        exact_discount(&p.economy, &ground_truth(&p.economy, p.steps)?)
+    } else {
+        f64::NAN
+    };
+    println!(
+        "S̄₀ {s_bar0:.5}, truth discount (K = {}) {truth:.6}",
+        p.steps
+    );
     let on_phase = |l: &eqlab::deep::rgan::PhaseLog| {
         let m = l.metrics;
+        let disc = s_bar0 - m.s0;
         println!(
-            "{:>3} {:<13} c {:.2e} loss {:>10.3e} → {:>10.3e} | J {:.4} clear {:.2e} term {:.2e} S0 {:.4} mu0 {:.4} sig0 {:.4} | {:.0} s",
+            "{:>3} {:<13} {:>4} st c {:.2e} loss {:>10.3e} → {:>10.3e} | J {:.4} clear {:.2e} term {:.2e} S0 {:.5} disc {:.5}±{:.1e} ({:+.1}%) paths {:.5} mu0 {:.4} sig0 {:.4} | {:.0} s",
             l.round,
             l.phase,
+            l.steps,
             l.terminal_weight,
             l.first_loss,
             l.last_loss,
@@ -72,11 +97,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             m.clear,
             m.term,
             m.s0,
+            disc,
+            l.s0_se,
+            100.0 * (disc / truth - 1.0),
+            s_bar0 - l.start_mean,
             m.mu0,
             m.sigma0,
             t0.elapsed().as_secs_f64()
         );
     };
-    train_rgan(&p, &sched, seed, &test, &hooks, &on_phase, &dev)?;
+    if get("adaptive", "false").parse()? {
+        let rule = StopRule {
+            every: get("every", "50").parse()?,
+            valid_paths: get("valid", "1000").parse()?,
+            min_rounds: get("min_rounds", "2").parse()?,
+        };
+        train_rgan_adaptive(&p, &sched, &rule, seed, &test, &hooks, &on_phase, &dev)?;
+    } else {
+        train_rgan(&p, &sched, seed, &test, &hooks, &on_phase, &dev)?;
+    }
     Ok(())
 }

@@ -19,6 +19,78 @@ fn nagent_riccati_reproduces_case_a_and_rejects_bad_economies() {
     assert!((s("s0") - 0.3611).abs() < 2e-3);
     assert!(s("clearing") < 1e-25);
     assert!((s("utility") + 0.2082).abs() < 0.01, "ΣJ {}", s("utility"));
+    // The liquidity discount S̄₀ − S₀: Monte Carlo (± its se) vs the exact Euler value
+    // γ̄sΣ(σ_k² − α²)Δt ≈ 0.0110, and the K → ∞ limit below it (σ falls in t, so the aligned
+    // grid overstates ∫σ²).
+    assert!((s("discount") - (s("s_bar0") - s("s0"))).abs() < 1e-15);
+    assert!((s("discount") - s("discount_exact")).abs() < 3.0 * s("discount_se"));
+    assert!((s("s0_exact") - 0.3611).abs() < 1e-4, "{}", s("s0_exact"));
+    assert!(s("discount_limit") < s("discount_exact"));
+    assert!((s("discount_limit") / s("discount_exact") - 1.0).abs() < 0.02);
+    assert!(
+        (s("sigma_integral") - 0.2 * 1.12).abs() < 0.03,
+        "∫σ {}",
+        s("sigma_integral")
+    );
+
+    // The lagged grid (the authors' indexing) moves S₀ from 0.3611 to 0.3612; the aligned
+    // default leaves the key of the stage above unchanged.
+    let f = p.write(
+        "lag.yaml",
+        &format!(
+            "stages:
+  truth:
+    kind: nagent_riccati
+    with: {{economy: {economy}, sigma_grid: lagged}}
+"
+        ),
+    );
+    p.ok(&["run", f.to_str().unwrap(), "--no-progress"]);
+    let rec = p.record("truth");
+    let l = |k: &str| rec["scalars"][k].as_f64().unwrap();
+    assert!((l("s0_exact") - 0.3612).abs() < 1e-4, "{}", l("s0_exact"));
+    assert!((l("s0") - 0.3612).abs() < 2e-3);
+    assert!(
+        l("sigma0") < s("sigma0") && l("sigma0") > 1.24,
+        "{}",
+        l("sigma0")
+    );
+    for (param, value, why) in [
+        ("sigma_grid", "late", "must be aligned or lagged"),
+        ("steps", "1", "steps"),
+    ] {
+        let f = p.write(
+            "grid.yaml",
+            &format!(
+                "stages:
+  truth:
+    kind: nagent_riccati
+    with: {{economy: {economy}, {param}: {value}}}
+"
+            ),
+        );
+        let o = p.eqlab(&["run", f.to_str().unwrap()]);
+        let err = common::text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(param) && err.contains(why), "{err}");
+    }
+    let f = p.write(
+        "sched.yaml",
+        &format!(
+            "stages:
+  r:
+    kind: rgan_train
+    with: {{economy: {economy}, schedule: adaptve}}
+"
+        ),
+    );
+    let o = p.eqlab(&["run", f.to_str().unwrap()]);
+    let err = common::text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("schedule") && err.contains("paper, custom or adaptive"),
+        "{err}"
+    );
 
     // Σξ ≠ 0 and q ≠ 2 are rejected before anything runs, naming the field.
     let bad = economy.replace("28.9", "29.9");

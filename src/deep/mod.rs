@@ -12,6 +12,7 @@ pub mod bsde;
 pub mod device;
 pub mod nets;
 pub mod rgan;
+pub mod stopping;
 pub mod tanh;
 pub mod train;
 

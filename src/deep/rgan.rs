@@ -10,10 +10,11 @@
 //! the authors' code.
 
 use super::nets::{Activation, Init, Mlp};
+use super::stopping::{improves, train_until};
 use super::train::{Hooks, Schedule, TrainLog, split_ranges, train_sharded};
 use super::{DeepError, Result, brownian_increments, derive_seed, host, stream};
 use crate::finance::nagent::{Economy, Metrics, Simulation};
-use crate::finance::stats::mean;
+use crate::finance::stats::{mean, standard_error};
 use burn::module::{Module, Param};
 use burn::prelude::{Device, Tensor};
 use burn::tensor::TensorData;
@@ -145,6 +146,8 @@ struct RganPaths {
     pub terminal_error: Vec<f64>,
     /// Clearing error (1/N)Σφ̇ⁿ per path, averaged over k of its square.
     pub clear: Vec<f64>,
+    /// Reinforcement-link penalty per path (zeros without the link).
+    pub link: Vec<f64>,
 }
 
 fn row(values: &[f64], device: &Device) -> Tensor<2> {
@@ -271,6 +274,7 @@ pub fn rollout(
         r.sigma = host(sigma_all);
         r.terminal_error = host(terminal);
         r.clear = host(clear_path);
+        r.link = host(link.clone());
     }
     Rollout {
         gen_loss,
@@ -318,17 +322,26 @@ pub struct PhaseLog {
     pub terminal_weight: f64,
     /// Test metrics after the phase.
     pub metrics: Metrics,
+    /// Standard error of the mean path-wise starting price on the test paths (of the discount).
+    pub s0_se: f64,
+    /// Mean path-wise starting price βT + αW_T − Σμ_kΔt − Σσ_kΔW_k on the test paths.
+    pub start_mean: f64,
+    /// Adam steps the phase took.
+    pub steps: usize,
 }
 
 impl PhaseLog {
-    fn new(round: usize, phase: &'static str, log: &TrainLog, metrics: Metrics) -> PhaseLog {
+    fn new(round: usize, phase: &'static str, log: &TrainLog, sim: &Simulation) -> PhaseLog {
         PhaseLog {
             round,
             phase,
             first_loss: log.loss.first().copied().unwrap_or(f64::NAN),
             last_loss: log.loss.last().copied().unwrap_or(f64::NAN),
             terminal_weight: f64::NAN,
-            metrics,
+            metrics: sim.metrics,
+            s0_se: sim.s0_se,
+            start_mean: sim.start_mean,
+            steps: log.step.last().copied().unwrap_or(0),
         }
     }
 }
@@ -342,15 +355,19 @@ pub fn evaluate(g: &Generator, d: &Discriminator, p: &RganProblem, dw: &[f64]) -
     let paths = r.paths.unwrap_or_default();
     let u = r.utility.unwrap_or_default();
     let mean_mu: Vec<f64> = paths.mu.iter().map(|v| mean(v)).collect();
+    let s0: f64 = d.s0.val().into_scalar();
+    // The path-wise starting prices are S₀ − (S_K − 𝔖).
+    let starts: Vec<f64> = paths.terminal_error.iter().map(|x| s0 - x).collect();
     let metrics = Metrics {
-        s0: d.s0.val().into_scalar(),
+        s0,
         mu0: mean_mu.first().copied().unwrap_or(f64::NAN),
         sigma0: paths.sigma.first().copied().unwrap_or(f64::NAN),
         ..Metrics::from_paths(&u, &paths.clear, &paths.terminal_error)
     };
     Simulation {
         metrics,
-        s0_se: 0.0,
+        s0_se: standard_error(&starts),
+        start_mean: mean(&starts),
         sigma: paths.sigma,
         mean_mu,
         mu_path: paths.mu.iter().map(|v| v[0]).collect(),
@@ -445,11 +462,108 @@ pub struct TrainedRgan {
     pub log: Vec<PhaseLog>,
 }
 
+/// The adaptive schedule's stopping rule: every `every` Adam steps the pair is evaluated on a
+/// fixed validation set (its own paths, not the test paths), and a phase ends at the first check
+/// where none of its metrics improved by more than one standard error of the paired change
+/// ([`improves`]): the generator's per-path objective −utility + clearing; the discriminator's
+/// terminal error, link penalty, and S₀ (moved by more than the standard error of the mean
+/// path-wise start). Training ends after a round (from `min_rounds` on) whose end improves on the
+/// previous round's end by none of these; the schedule's phase steps and rounds are the caps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopRule {
+    /// Adam steps between validation checks.
+    pub every: usize,
+    /// Validation paths.
+    pub valid_paths: usize,
+    /// Rounds run before the round rule may end training.
+    pub min_rounds: usize,
+}
+
+/// Per-path validation values of a pair.
+struct Validation {
+    /// −utility + clearing per path (the generator's objective, unweighted).
+    objective: Vec<f64>,
+    /// Squared terminal error per path.
+    term: Vec<f64>,
+    /// Link penalty per path.
+    link: Vec<f64>,
+    /// S₀.
+    s0: f64,
+    /// Standard error of the mean path-wise start.
+    s0_se: f64,
+}
+
+impl Validation {
+    fn of(g: &Generator, d: &Discriminator, p: &RganProblem, dw: &[f64]) -> Validation {
+        // Untracked copies, as in `evaluate`: no autodiff graph of the validation rollout.
+        let (g, d) = (&g.clone().no_grad(), &d.clone().no_grad());
+        let r = rollout(g, d, p, dw, true);
+        let paths = r.paths.unwrap_or_default();
+        let u = r.utility.unwrap_or_default();
+        let s0: f64 = d.s0.val().into_scalar();
+        let starts: Vec<f64> = paths.terminal_error.iter().map(|x| s0 - x).collect();
+        Validation {
+            objective: u.iter().zip(&paths.clear).map(|(u, c)| c - u).collect(),
+            term: paths.terminal_error.iter().map(|x| x * x).collect(),
+            link: paths.link,
+            s0,
+            s0_se: standard_error(&starts),
+        }
+    }
+
+    /// Whether the generator's objective improved on `prev`.
+    fn generator_improves(&self, prev: &Validation) -> bool {
+        improves(&prev.objective, &self.objective)
+    }
+
+    /// Whether the discriminator's metrics improved on `prev` (or S₀ still moves).
+    fn discriminator_improves(&self, prev: &Validation) -> bool {
+        improves(&prev.term, &self.term)
+            || improves(&prev.link, &self.link)
+            || (self.s0 - prev.s0).abs() > prev.s0_se.max(self.s0_se)
+    }
+}
+
 /// Runs the alternating rounds on `device`, deterministically under `seed`; `test_dw` is the
 /// fixed test set used for the per-phase metrics. `on_phase` reports each finished phase.
 pub fn train_rgan(
     p: &RganProblem,
     sched: &RganSchedule,
+    seed: u64,
+    test_dw: &[f64],
+    hooks: &Hooks,
+    on_phase: &dyn Fn(&PhaseLog),
+    device: &Device,
+) -> Result<TrainedRgan> {
+    train_rounds(p, sched, None, seed, test_dw, hooks, on_phase, device)
+}
+
+/// [`train_rgan`] with the stopping rule `stop`: the schedule's phase steps and rounds become
+/// caps, and each phase and the training end when validation stops improving.
+#[allow(clippy::too_many_arguments)]
+pub fn train_rgan_adaptive(
+    p: &RganProblem,
+    sched: &RganSchedule,
+    stop: &StopRule,
+    seed: u64,
+    test_dw: &[f64],
+    hooks: &Hooks,
+    on_phase: &dyn Fn(&PhaseLog),
+    device: &Device,
+) -> Result<TrainedRgan> {
+    if stop.every == 0 || stop.valid_paths < 2 {
+        return Err(DeepError::InvalidConfig(
+            "the stopping rule needs a check interval ≥ 1 and ≥ 2 validation paths".into(),
+        ));
+    }
+    train_rounds(p, sched, Some(stop), seed, test_dw, hooks, on_phase, device)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_rounds(
+    p: &RganProblem,
+    sched: &RganSchedule,
+    stop: Option<&StopRule>,
     seed: u64,
     test_dw: &[f64],
     hooks: &Hooks,
@@ -465,12 +579,16 @@ pub fn train_rgan(
     let mut g = Generator::new(p, derive_seed(seed, 10), device);
     let mut d = Discriminator::new(p, derive_seed(seed, 11), device);
     let mut batches = stream(seed, 12);
+    // The validation paths of the stopping rule (a stream of their own: the batches and the
+    // non-adaptive schedules are unaffected).
+    let valid_dw = stop.map(|s| increments(&mut stream(seed, 13), s.valid_paths, p));
     let mut log = Vec::new();
     let pick = |v: &[usize], r: usize| v[r.min(v.len() - 1)];
     // The terminal-loss weight c = κ·L_link/L_term is measured at the first step of a phase
     // whose discriminator is freshly initialised (spec rgan §4.4): every phase with `reinit`, only
     // the first one with warm starts (a warm discriminator has L_term ≈ 0 and c would explode).
     let mut weight: Option<f64> = None;
+    let mut round_start: Option<Validation> = None;
     for round in 0..sched.rounds {
         let steps = pick(&sched.phase_steps, round);
         let lr = sched.lr[round.min(sched.lr.len() - 1)];
@@ -485,16 +603,33 @@ pub fn train_rgan(
             g = Generator::new(p, derive_seed(seed, 100 + 2 * round as u64), device);
         }
         let frozen_d = d.clone().no_grad();
-        let (g_new, g_log) = generator_phase(g, &frozen_d, p, &schedule, hooks, |_| {
-            increments(&mut batches, sched.batch, p)
-        })?;
+        let (g_new, g_log, g_steps) = match (stop, &valid_dw) {
+            (Some(rule), Some(vdw)) => {
+                // The adaptive schedule: full batches on one thread, checked every rule.every steps.
+                let gen_loss = |gm: &Generator, _: usize| {
+                    let dw = increments(&mut batches, sched.batch, p);
+                    rollout(gm, &frozen_d, p, &dw, false).gen_loss
+                };
+                let mut prev = Validation::of(&g, &d, p, vdw);
+                train_until(g, steps, lr, rule.every, hooks, gen_loss, |gm, _| {
+                    let cur = Validation::of(gm, &d, p, vdw);
+                    let better = cur.generator_improves(&prev);
+                    prev = cur;
+                    !better
+                })?
+            }
+            _ => {
+                let (m, l) = generator_phase(g, &frozen_d, p, &schedule, hooks, |_| {
+                    increments(&mut batches, sched.batch, p)
+                })?;
+                (m, l, steps)
+            }
+        };
         g = g_new;
-        let entry = PhaseLog::new(
-            round,
-            "generator",
-            &g_log,
-            evaluate(&g, &d, p, test_dw).metrics,
-        );
+        let entry = PhaseLog {
+            steps: g_steps,
+            ..PhaseLog::new(round, "generator", &g_log, &evaluate(&g, &d, p, test_dw))
+        };
         on_phase(&entry);
         log.push(entry);
 
@@ -507,16 +642,43 @@ pub fn train_rgan(
             weight = None;
         }
         let ratio = (!p.mu_known && p.link).then_some(sched.terminal_ratio);
-        let (d_new, d_log) = discriminator_phase(
-            d,
-            &frozen_g,
-            p,
-            &schedule,
-            hooks,
-            ratio,
-            &mut weight,
-            |_| increments(&mut batches, sched.batch, p),
-        )?;
+        let (d_new, d_log, d_steps) = match (stop, &valid_dw) {
+            (Some(rule), Some(vdw)) => {
+                let disc_loss = |dm: &Discriminator, _: usize| {
+                    let dw = increments(&mut batches, sched.batch, p);
+                    let r = rollout(&frozen_g, dm, p, &dw, false);
+                    let c = match ratio {
+                        None => 1.0,
+                        Some(kappa) => *weight.get_or_insert_with(|| {
+                            let link: f64 = r.link.clone().into_scalar();
+                            let term: f64 = r.term.clone().into_scalar();
+                            kappa * link / term.max(1e-300)
+                        }),
+                    };
+                    r.term.mul_scalar(c) + r.link + r.disc_reg
+                };
+                let mut prev = Validation::of(&g, &d, p, vdw);
+                train_until(d, steps, lr, rule.every, hooks, disc_loss, |dm, _| {
+                    let cur = Validation::of(&g, dm, p, vdw);
+                    let better = cur.discriminator_improves(&prev);
+                    prev = cur;
+                    !better
+                })?
+            }
+            _ => {
+                let (m, l) = discriminator_phase(
+                    d,
+                    &frozen_g,
+                    p,
+                    &schedule,
+                    hooks,
+                    ratio,
+                    &mut weight,
+                    |_| increments(&mut batches, sched.batch, p),
+                )?;
+                (m, l, steps)
+            }
+        };
         d = d_new;
         let entry = PhaseLog {
             terminal_weight: if p.mu_known || !p.link {
@@ -524,15 +686,28 @@ pub fn train_rgan(
             } else {
                 weight.unwrap_or(f64::NAN)
             },
+            steps: d_steps,
             ..PhaseLog::new(
                 round,
                 "discriminator",
                 &d_log,
-                evaluate(&g, &d, p, test_dw).metrics,
+                &evaluate(&g, &d, p, test_dw),
             )
         };
         on_phase(&entry);
         log.push(entry);
+
+        // The round rule: stop once a whole round improved on nothing.
+        if let (Some(rule), Some(vdw)) = (stop, &valid_dw) {
+            let end = Validation::of(&g, &d, p, vdw);
+            let stalled = round_start.as_ref().is_some_and(|prev| {
+                !end.generator_improves(prev) && !end.discriminator_improves(prev)
+            });
+            if stalled && round + 1 >= rule.min_rounds {
+                break;
+            }
+            round_start = Some(end);
+        }
     }
     Ok(TrainedRgan {
         generator: g,
@@ -610,6 +785,79 @@ mod tests {
         assert_eq!(on(1), a, "one thread");
         assert_eq!(on(2), a, "two threads");
         assert!(a.iter().all(|m| m.term.is_finite() && m.clear.is_finite()));
+    }
+
+    #[test]
+    fn the_adaptive_schedule_without_checks_is_the_fixed_one_and_stops_within_its_caps() {
+        let p = case_a(false);
+        let sched = RganSchedule {
+            phase_steps: vec![6],
+            lr: vec![1e-3],
+            rounds: 2,
+            reinit: false,
+            batch: 16,
+            terminal_ratio: 0.01,
+        };
+        let test = increments(&mut stream(9, 3), 32, &p);
+        let hooks = Hooks {
+            progress: &|_, _| {},
+            cancelled: &|| false,
+        };
+        let device = crate::deep::device::test_device();
+        let fixed = train_rgan(&p, &sched, 4, &test, &hooks, &|_| {}, &device).unwrap();
+        // No check ever falls inside a phase and the round rule needs 99 rounds: every phase runs
+        // its full cap, deterministically. (The fixed schedules split each batch into shards on
+        // every core, the adaptive one trains full batches on one thread: their rounding differs.)
+        let never = StopRule {
+            every: 1000,
+            valid_paths: 16,
+            min_rounds: 99,
+        };
+        let adaptive =
+            || train_rgan_adaptive(&p, &sched, &never, 4, &test, &hooks, &|_| {}, &device).unwrap();
+        let key = |t: &TrainedRgan| {
+            t.log
+                .iter()
+                .map(|l| {
+                    (
+                        l.first_loss,
+                        l.last_loss,
+                        l.metrics,
+                        l.s0_se,
+                        l.start_mean,
+                        l.steps,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let same = adaptive();
+        assert_eq!(key(&same), key(&adaptive()));
+        assert!(same.log.iter().all(|l| l.steps == 6));
+        for (a, b) in fixed.log.iter().zip(&same.log) {
+            assert!(
+                (a.metrics.s0 - b.metrics.s0).abs() < 1e-9,
+                "the same steps on the same batches: {} vs {}",
+                a.metrics.s0,
+                b.metrics.s0
+            );
+        }
+        assert!(fixed.log.iter().all(|l| l.steps == 6));
+        assert!(fixed.log.iter().all(|l| l.s0_se > 0.0 && l.s0_se < 1.0));
+        // Checking every 2 steps: each phase takes 2, 4 or 6 steps, never more than its cap.
+        let rule = StopRule {
+            every: 2,
+            valid_paths: 16,
+            min_rounds: 1,
+        };
+        let t = train_rgan_adaptive(&p, &sched, &rule, 4, &test, &hooks, &|_| {}, &device).unwrap();
+        assert!(!t.log.is_empty() && t.log.len() <= 4);
+        assert!(
+            t.log.iter().all(|l| [2, 4, 6].contains(&l.steps)),
+            "{:?}",
+            t.log
+        );
+        let bad = StopRule { every: 0, ..rule };
+        assert!(train_rgan_adaptive(&p, &sched, &bad, 4, &test, &hooks, &|_| {}, &device).is_err());
     }
 
     #[test]

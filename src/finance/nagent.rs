@@ -151,9 +151,37 @@ pub struct GroundTruth {
     pub f: Vec<Vec<f64>>,
 }
 
+/// Which time each Euler step k of the ground truth reads the Riccati solution at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SigmaGrid {
+    /// σ_k = c(T − t_k) (and F, H at t_k): σ₀ = c(T), the step's left end (Euler-consistent).
+    #[default]
+    Aligned,
+    /// σ_k = c(T − t_{k+1}) (and F, H at t_{k+1}): one step late, as the authors' code indexes
+    /// it; σ₀ = c(T − Δt), and the last step has σ = α and no trading.
+    Lagged,
+}
+
+impl SigmaGrid {
+    /// Parses `aligned` or `lagged`.
+    pub fn parse(s: &str) -> Option<SigmaGrid> {
+        match s {
+            "aligned" => Some(SigmaGrid::Aligned),
+            "lagged" => Some(SigmaGrid::Lagged),
+            _ => None,
+        }
+    }
+}
+
 /// Solves the (H, F) Riccati system (quadratic costs; the agent with the largest γ must come
-/// last) on the grid of `steps` intervals.
+/// last) on the grid of `steps` intervals, σ_k aligned with t_k.
 pub fn ground_truth(e: &Economy, steps: usize) -> Result<GroundTruth> {
+    ground_truth_on(e, steps, SigmaGrid::Aligned)
+}
+
+/// [`ground_truth`] with the time grid of σ, F and H chosen by `grid` (the last entry, k = K,
+/// is c(0) = α on both grids).
+pub fn ground_truth_on(e: &Economy, steps: usize, grid: SigmaGrid) -> Result<GroundTruth> {
     e.validate(true)?;
     if e.q != 2.0 {
         return Err(FinanceError::InvalidConfig(format!(
@@ -208,14 +236,39 @@ pub fn ground_truth(e: &Economy, steps: usize) -> Result<GroundTruth> {
     let sol = dopri5(rhs, 0.0, &vec![0.0; m + m * m], &taus[1..], &opts)?;
     let mut states = vec![vec![0.0; m + m * m]];
     states.extend(sol.y);
-    // index k (time t_k) ↔ τ index steps − k
-    let at = |k: usize| &states[steps - k];
+    // index k (time t_k) ↔ τ index steps − k; lagged: t_{k+1}
+    let lag = usize::from(grid == SigmaGrid::Lagged);
+    let at = |k: usize| &states[steps - (k + lag).min(steps)];
     Ok(GroundTruth {
         t: (0..=steps).map(|k| k as f64 * dt).collect(),
         sigma: (0..=steps).map(|k| c_of(&at(k)[..m])).collect(),
         h: (0..=steps).map(|k| at(k)[..m].to_vec()).collect(),
         f: (0..=steps).map(|k| at(k)[m..].to_vec()).collect(),
     })
+}
+
+/// The exact liquidity discount S̄₀ − E S₀ of the Euler-discretised ground truth on its grid:
+/// γ̄s Σₖ(σₖ² − α²)Δt. (E φⁿ_k = φ̄ⁿ₀ because the feedback is linear in φ − φ̄₀ and W, and
+/// E W = 0, so E μ_k = γ̄sσₖ²; E Σσₖ ΔW_k = 0; hence E S₀ = βT − γ̄sΣσₖ²Δt.)
+pub fn exact_discount(e: &Economy, g: &GroundTruth) -> f64 {
+    let k = g.t.len() - 1;
+    let dt = e.horizon / k as f64;
+    let a2 = e.alpha * e.alpha;
+    e.gamma_bar() * e.s * g.sigma[..k].iter().map(|s| (s * s - a2) * dt).sum::<f64>()
+}
+
+/// The continuous-time discount γ̄s∫₀ᵀ(σ_t² − α²)dt (Simpson's rule on `steps`, even, intervals
+/// of the Riccati σ): the limit of [`exact_discount`] as K → ∞.
+pub fn continuous_discount(e: &Economy, steps: usize) -> Result<f64> {
+    let steps = steps + steps % 2;
+    let g = ground_truth(e, steps)?;
+    let h = e.horizon / steps as f64;
+    let a2 = e.alpha * e.alpha;
+    let f = |k: usize| g.sigma[k] * g.sigma[k] - a2;
+    let inner: f64 = (1..steps)
+        .map(|k| if k % 2 == 1 { 4.0 } else { 2.0 } * f(k))
+        .sum();
+    Ok(e.gamma_bar() * e.s * h / 3.0 * (f(0) + inner + f(steps)))
 }
 
 /// The paper's table columns for one solution (spec rgan §6), on a set of test paths.
@@ -274,8 +327,11 @@ pub struct State<'a> {
 pub struct Simulation {
     /// The table columns.
     pub metrics: Metrics,
-    /// Standard error of S₀ when it is the mean of the shifted starting prices.
+    /// Standard error of the mean of the shifted starting prices (the path-wise S₀ estimates
+    /// βT + αW_T − Σμ_kΔt − Σσ_kΔW_k): S₀'s standard error when S₀ is that mean.
     pub s0_se: f64,
+    /// Mean of the shifted starting prices (= S₀ when S₀ is not given).
+    pub start_mean: f64,
     /// σ_k, k = 0..K−1 (on path 0).
     pub sigma: Vec<f64>,
     /// E μ_k over the paths.
@@ -342,7 +398,8 @@ pub fn simulate(
         utility.push(-loss / (n as f64 * kf * kf));
         clear.push(cl / kf);
     }
-    let s0 = s0.unwrap_or_else(|| mean(&starts));
+    let start_mean = mean(&starts);
+    let s0 = s0.unwrap_or(start_mean);
     let terminal: Vec<f64> = starts.iter().map(|x| s0 - x).collect();
     let metrics = Metrics {
         s0,
@@ -353,6 +410,7 @@ pub fn simulate(
     Simulation {
         metrics,
         s0_se: standard_error(&starts),
+        start_mean,
         sigma,
         mean_mu,
         mu_path,
@@ -525,6 +583,44 @@ mod tests {
         // ΣJ = −0.2082 ± 3.3e-3 in the authors' table.
         assert!((m.utility + 0.2082).abs() < 0.01, "ΣJ = {}", m.utility);
         assert!(m.clear < 1e-25, "clearing {}", m.clear);
+    }
+
+    #[test]
+    fn the_exact_discount_is_the_monte_carlo_one_and_the_lagged_grid_moves_s0_up() {
+        let e = Economy::case_a();
+        let dw = test_increments(3000, 100, e.horizon);
+        let g = ground_truth(&e, 100).unwrap();
+        let sim = simulate_truth(&e, &g, &dw);
+        let exact = exact_discount(&e, &g);
+        // The Monte-Carlo discount S̄₀ − S₀ agrees with the exact one within 3 standard errors.
+        let mc = e.s_bar0() - sim.metrics.s0;
+        assert!(
+            (mc - exact).abs() < 3.0 * sim.s0_se,
+            "MC {mc} ± {} vs exact {exact}",
+            sim.s0_se
+        );
+        // Case A: S̄₀ = 0.37216, discount ≈ 0.0110 (S₀ = 0.3611 aligned).
+        assert!((e.s_bar0() - exact - 0.3611).abs() < 1e-4, "{exact}");
+        // The lagged grid: σ₀ = c(T − Δt), S₀ 0.3612 (one step of (σ₀² − α²)γ̄sΔt ≈ 1.5e-4 less
+        // discount).
+        let l = ground_truth_on(&e, 100, SigmaGrid::Lagged).unwrap();
+        assert_eq!(l.sigma[0], g.sigma[1]);
+        assert_eq!(l.sigma[99], 1.0);
+        assert_eq!(l.sigma[100], 1.0);
+        let lagged = exact_discount(&e, &l);
+        let shift = e.gamma_bar() * e.s * (g.sigma[0].powi(2) - 1.0) * e.horizon / 100.0;
+        assert!(((exact - lagged) - shift).abs() < 1e-15);
+        assert!((e.s_bar0() - lagged - 0.3612).abs() < 1e-4, "{lagged}");
+        let lsim = simulate_truth(&e, &l, &dw);
+        assert!(
+            (lsim.metrics.s0 - 0.3612).abs() < 2e-3,
+            "{}",
+            lsim.metrics.s0
+        );
+        assert!(lsim.metrics.clear < 1e-25);
+        // The continuum limit lies between the two Euler grids (σ decreases in t).
+        let limit = continuous_discount(&e, 4000).unwrap();
+        assert!(lagged < limit && limit < exact, "{lagged} {limit} {exact}");
     }
 
     #[test]

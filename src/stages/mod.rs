@@ -23,6 +23,7 @@ pub mod nagent;
 pub mod paper_inputs;
 pub mod pde;
 pub mod rgan;
+pub mod rgan_accuracy;
 pub mod rgan_figures;
 pub mod riccati;
 pub mod shared;
@@ -83,6 +84,8 @@ impl Registry {
             Box::new(rgan::RganTrain),
             Box::new(rgan::RganEval),
             Box::new(rgan_figures::RganFigures),
+            Box::new(rgan_accuracy::RganAccuracy),
+            Box::new(rgan_accuracy::RganConvergence),
             Box::new(load_table::LoadTable),
         ];
         Registry {

@@ -7,8 +7,8 @@
 
 use crate::deep::{brownian_increments, stream};
 use crate::finance::nagent::{
-    Economy, Simulation, ground_truth, leading_order, simulate_frictionless,
-    simulate_leading_order, simulate_truth,
+    Economy, SigmaGrid, Simulation, continuous_discount, exact_discount, ground_truth_on,
+    leading_order, simulate_frictionless, simulate_leading_order, simulate_truth,
 };
 use crate::finance::power::NormalisedPower;
 use crate::stage::{
@@ -36,7 +36,15 @@ pub const TEST_PATHS: ParamSpec = ParamSpec::opt(
     "test paths (give the stages of one comparison the same `seed:` to share them)",
 );
 
-const PARAMS: &[ParamSpec] = &[ECONOMY, STEPS, TEST_PATHS];
+/// The `sigma_grid` parameter of `nagent_riccati`.
+pub const SIGMA_GRID: ParamSpec = ParamSpec::added(
+    "sigma_grid",
+    K::Str,
+    "aligned",
+    "time of the Riccati solution step k uses: aligned (σ_k = c(T − t_k), σ₀ = c(T): S₀ 0.3611 in case A) or lagged (σ_k = c(T − t_{k+1}), one step late as in the authors' code: S₀ 0.3612)",
+);
+
+const PARAMS: &[ParamSpec] = &[ECONOMY, STEPS, TEST_PATHS, SIGMA_GRID];
 
 /// Brownian increments of the test paths: stream 4 of the stage seed, as in `rgan_eval`.
 pub fn test_increments(seed: u64, paths: usize, steps: usize, horizon: f64) -> Vec<f64> {
@@ -69,6 +77,7 @@ pub fn simulation_outputs(
         );
     }
     let m = &sim.metrics;
+    let s_bar0 = e.s_bar0();
     Ok(Outputs::new()
         .table("paths", table.build()?)
         .scalar("utility", m.utility)
@@ -80,7 +89,15 @@ pub fn simulation_outputs(
         .scalar("s0", m.s0)
         .scalar("mu0", m.mu0)
         .scalar("sigma0", m.sigma0)
-        .scalar("s_bar0", e.s_bar0())
+        .scalar("s_bar0", s_bar0)
+        // The liquidity discount S̄₀ − S₀, with the standard error of the mean of the path-wise
+        // starting prices βT + αW_T − Σμ_kΔt − Σσ_kΔW_k (S₀'s own when S₀ is that mean; for a
+        // learned or formula S₀ the resolution of the test paths), and the discount that mean
+        // implies.
+        .scalar("discount", s_bar0 - m.s0)
+        .scalar("discount_se", sim.s0_se)
+        .scalar("discount_paths", s_bar0 - sim.start_mean)
+        .scalar("sigma_integral", sim.sigma.iter().sum::<f64>() * dt)
         .scalar("test_paths", test_paths as f64))
 }
 
@@ -147,7 +164,7 @@ impl Stage for NagentRiccati {
         "nagent_riccati"
     }
     fn version(&self) -> u32 {
-        3
+        4
     }
     fn about(&self) -> &'static str {
         "N-agent quadratic-cost equilibrium (Riccati ground truth): σ_t, μ_t, rates, S₀"
@@ -173,16 +190,38 @@ impl Stage for NagentRiccati {
                 ),
             ));
         }
+        sigma_grid(p)?;
         p.require_at_least(&[("steps", 2), ("test_paths", 2)])
     }
     fn run(&self, ctx: &StageCtx, p: &Params, _inputs: &Inputs) -> Result<Outputs> {
         let e = economy(p)?;
         let (steps, paths) = (p.usize("steps")?, p.usize("test_paths")?);
-        let g = ground_truth(&e, steps)?;
+        let grid = sigma_grid(p).map_err(|e| anyhow!("{}: {}", e.param, e.message))?;
+        let g = ground_truth_on(&e, steps, grid)?;
         ctx.check_cancelled()?;
         let sim = simulate_truth(&e, &g, &test_increments(ctx.seed, paths, steps, e.horizon));
-        Ok(simulation_outputs(&sim, &e, None, paths)?.scalar("s0_se", sim.s0_se))
+        let exact = exact_discount(&e, &g);
+        // The K → ∞ limit on a grid 20 times finer (at least 2000 steps), by Simpson's rule.
+        let limit = continuous_discount(&e, (20 * steps).max(2000))?;
+        Ok(simulation_outputs(&sim, &e, None, paths)?
+            .scalar("s0_se", sim.s0_se)
+            .scalar("discount_exact", exact)
+            .scalar("s0_exact", e.s_bar0() - exact)
+            .scalar("discount_limit", limit))
     }
+}
+
+/// The validated `sigma_grid` parameter.
+fn sigma_grid(p: &Params) -> std::result::Result<SigmaGrid, ParamError> {
+    let v = p
+        .str("sigma_grid")
+        .map_err(|e| ParamError::new("sigma_grid", e.to_string()))?;
+    SigmaGrid::parse(v).ok_or_else(|| {
+        ParamError::new(
+            "sigma_grid",
+            format!("must be aligned or lagged, got '{v}'"),
+        )
+    })
 }
 
 /// The `leading_order` stage kind.
@@ -205,7 +244,7 @@ impl Stage for LeadingOrder {
         "leading_order"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "GMS leading-order equilibrium (N = 2, power costs) or the frictionless row, simulated on test paths"

@@ -1,15 +1,19 @@
 //! `rgan_train`: trains the Reinforced-GAN solver (spec rgan §2–§4) for an N-agent economy and
 //! stores generator and discriminator weights as burnpack artifacts, with a per-phase log of the
-//! test metrics. Schedules: `paper` (the authors' rounds, steps and learning rates, for long or
-//! GPU runs) or explicit `rounds`/`phase_steps`/`lr`/`batch` (the `cpu` schedules of the
-//! pipelines).
+//! test metrics (with the liquidity discount S̄₀ − S₀ and its standard error). Schedules:
+//! `paper` (the authors' rounds, steps and learning rates, for long or GPU runs), `custom`
+//! (explicit `rounds`/`phase_steps`/`lr`/`batch`: the `cpu` schedule of the pipelines) or
+//! `adaptive` (the same parameters as caps, with the stopping rule of
+//! [`crate::deep::rgan::StopRule`]).
 
 use super::device::{DEVICE, check_device, check_device_here, device};
 use super::nagent::{
     ECONOMY, STEPS, TEST_PATHS, check_economy, economy, simulation_outputs, test_increments,
 };
 use crate::deep::DeepError;
-use crate::deep::rgan::{RganProblem, RganSchedule, increments, train_rgan};
+use crate::deep::rgan::{
+    RganProblem, RganSchedule, StopRule, increments, train_rgan, train_rgan_adaptive,
+};
 use crate::deep::stream;
 use crate::deep::train::{Hooks, to_bytes};
 use crate::stage::{
@@ -42,7 +46,7 @@ const PARAMS: &[ParamSpec] = &[
         "schedule",
         K::Str,
         "custom",
-        "paper (the authors' rounds) or custom (the parameters below)",
+        "paper (the authors' rounds), custom (the parameters below) or adaptive (the parameters below as caps: a phase ends when its validation metrics stop improving by more than their standard error, training when a whole round does)",
     ),
     ParamSpec::opt("rounds", K::Int, "4", "custom: alternating rounds"),
     ParamSpec::opt(
@@ -77,7 +81,37 @@ const PARAMS: &[ParamSpec] = &[
         "test paths of the per-phase metrics",
     ),
     DEVICE,
+    ParamSpec::added(
+        "stop_every",
+        K::Int,
+        "50",
+        "adaptive: Adam steps between validation checks",
+    ),
+    ParamSpec::added(
+        "valid_paths",
+        K::Int,
+        "1000",
+        "adaptive: validation paths of the stopping rule (their own, not the test paths)",
+    ),
+    ParamSpec::added(
+        "min_rounds",
+        K::Int,
+        "2",
+        "adaptive: rounds always run before a stalled round may end training",
+    ),
 ];
+
+/// The stopping rule of `schedule: adaptive` (None for the other schedules).
+pub fn stop_rule(p: &Params) -> Result<Option<StopRule>> {
+    if p.str("schedule")? != "adaptive" {
+        return Ok(None);
+    }
+    Ok(Some(StopRule {
+        every: p.usize("stop_every")?,
+        valid_paths: p.usize("valid_paths")?,
+        min_rounds: p.usize("min_rounds")?,
+    }))
+}
 
 /// The problem given by the stage parameters.
 pub fn problem(p: &Params) -> Result<RganProblem> {
@@ -125,7 +159,7 @@ impl Stage for RganTrain {
         "rgan_train"
     }
     fn version(&self) -> u32 {
-        5
+        6
     }
     fn about(&self) -> &'static str {
         "Reinforced-GAN equilibrium solver (N agents, burn f64 on the chosen device): trains and stores both networks"
@@ -141,6 +175,7 @@ impl Stage for RganTrain {
             "src/deep/mod.rs",
             "src/deep/device.rs",
             "src/deep/rgan.rs",
+            "src/deep/stopping.rs",
             "src/deep/bsde.rs",
             "src/deep/nets.rs",
             "src/deep/tanh.rs",
@@ -166,13 +201,16 @@ impl Stage for RganTrain {
         let s = p
             .str("schedule")
             .map_err(|err| ParamError::new("schedule", err.to_string()))?;
-        if s != "paper" && s != "custom" {
+        if !["paper", "custom", "adaptive"].contains(&s) {
             return Err(ParamError::new(
                 "schedule",
-                format!("must be paper or custom, got '{s}'"),
+                format!("must be paper, custom or adaptive, got '{s}'"),
             ));
         }
         p.require_at_least(&[
+            ("stop_every", 1),
+            ("valid_paths", 2),
+            ("min_rounds", 1),
             ("steps", 2),
             ("width", 1),
             ("depth", 1),
@@ -211,16 +249,24 @@ impl Stage for RganTrain {
             ));
         };
         let device = device(p)?;
-        let trained = train_rgan(&prob, &sched, ctx.seed, &test, &hooks, &on_phase, &device)
-            .map_err(|e| match e {
-                DeepError::Interrupted => crate::stage::Cancelled.into(),
-                e => anyhow::Error::from(e),
-            })?;
+        let trained = match stop_rule(p)? {
+            Some(rule) => train_rgan_adaptive(
+                &prob, &sched, &rule, ctx.seed, &test, &hooks, &on_phase, &device,
+            ),
+            None => train_rgan(&prob, &sched, ctx.seed, &test, &hooks, &on_phase, &device),
+        }
+        .map_err(|e| match e {
+            DeepError::Interrupted => crate::stage::Cancelled.into(),
+            e => anyhow::Error::from(e),
+        })?;
         let log = &trained.log;
         let col = |f: fn(&crate::finance::nagent::Metrics) -> f64| -> Vec<f64> {
             log.iter().map(|l| f(&l.metrics)).collect()
         };
         let last = log.last().map(|l| l.metrics).unwrap_or_default();
+        let s_bar0 = prob.economy.s_bar0();
+        let last_se = log.last().map_or(f64::NAN, |l| l.s0_se);
+        let total_steps: usize = log.iter().map(|l| l.steps).sum();
         Ok(Outputs::new()
             .file("generator", "bpk", to_bytes(&trained.generator)?)
             .file("discriminator", "bpk", to_bytes(&trained.discriminator)?)
@@ -243,8 +289,25 @@ impl Stage for RganTrain {
                     .f64("s0", col(|m| m.s0))
                     .f64("mu0", col(|m| m.mu0))
                     .f64("sigma0", col(|m| m.sigma0))
+                    .i64("steps", log.iter().map(|l| l.steps as i64).collect())
+                    .f64(
+                        "discount",
+                        log.iter().map(|l| s_bar0 - l.metrics.s0).collect(),
+                    )
+                    .f64("discount_se", log.iter().map(|l| l.s0_se).collect())
+                    .f64(
+                        "discount_paths",
+                        log.iter().map(|l| s_bar0 - l.start_mean).collect(),
+                    )
                     .build()?,
             )
+            .scalar("discount", s_bar0 - last.s0)
+            .scalar("discount_se", last_se)
+            .scalar(
+                "rounds_run",
+                log.last().map_or(0.0, |l| (l.round + 1) as f64),
+            )
+            .scalar("adam_steps", total_steps as f64)
             .scalar("utility", last.utility)
             .scalar("clearing", last.clear)
             .scalar("terminal", last.term)
@@ -264,7 +327,7 @@ impl Stage for RganEval {
         "rgan_eval"
     }
     fn version(&self) -> u32 {
-        5
+        6
     }
     fn about(&self) -> &'static str {
         "evaluates stored R-GAN weights on fresh paths: ΣJ ± se, clearing, terminal, S₀, μ₀, σ_t vs benchmark"
@@ -280,6 +343,7 @@ impl Stage for RganEval {
             "src/deep/device.rs",
             "src/deep/rgan.rs",
             "src/deep/nets.rs",
+            "src/deep/stopping.rs",
             "src/deep/tanh.rs",
             "src/deep/train.rs",
             "src/finance/nagent.rs",
