@@ -47,9 +47,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frozen_d = d.clone().no_grad();
     let mut gen_steps = |n| {
         let t0 = Instant::now();
-        generator_phase(g.clone(), &frozen_d, &p, &schedule(n), &hooks, |_| {
-            increments(&mut rng, batch, &p)
-        })
+        generator_phase(
+            g.clone(),
+            &frozen_d,
+            &p,
+            &schedule(n),
+            &hooks,
+            |_| increments(&mut rng, batch, &p),
+            None,
+        )
         .map(|_| t0.elapsed().as_secs_f64() * 1e3 / n as f64)
     };
     gen_steps(3)?;
@@ -69,6 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(3000.0),
             &mut c,
             |_| increments(&mut rng, batch, &p),
+            None,
         )
         .map(|_| t0.elapsed().as_secs_f64() * 1e3 / n as f64)
     };

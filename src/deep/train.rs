@@ -126,12 +126,17 @@ pub fn train<M: Module>(
 /// differentiable loss of one shard, a mean over its paths, so that the batch loss is
 /// Σ weight·loss. The shards are fixed by the caller, not by the number of threads, and the sums
 /// run in a fixed order: the result is bit-identical whatever the thread count.
+///
+/// With `check`, training may end early: after every `check.every` steps (never after the last)
+/// `check.stop(model, steps_done)` says whether to end; the log's last entry is then the steps
+/// taken.
 pub fn train_sharded<M, S>(
     mut model: M,
     schedule: &Schedule,
     hooks: &Hooks,
     mut batch: impl FnMut(&M, usize) -> Vec<(f64, S)>,
     shard_loss: impl Fn(&M, &S) -> Tensor<1> + Sync,
+    mut check: Option<StopCheck<'_, M>>,
 ) -> Result<(M, TrainLog)>
 where
     M: Module + Sync,
@@ -139,9 +144,15 @@ where
 {
     use rayon::prelude::*;
     schedule.validate()?;
+    if check.as_ref().is_some_and(|c| c.every == 0) {
+        return Err(DeepError::InvalidConfig(
+            "a stopping check needs an interval of at least 1 step".into(),
+        ));
+    }
     let mut opt = AdamConfig::new().with_epsilon(1e-8).init();
     let mut log = TrainLog::default();
     let mut last_train = f64::NAN;
+    let mut done = schedule.steps;
     for k in 0..schedule.steps {
         if (hooks.cancelled)() {
             return Err(DeepError::Interrupted);
@@ -181,18 +192,34 @@ where
         }
         model = opt.step(lr, model, acc.grads());
         (hooks.progress)(k + 1, value);
+        if let Some(c) = check.as_mut()
+            && (k + 1) % c.every == 0
+            && k + 1 < schedule.steps
+            && (c.stop)(&model, k + 1)
+        {
+            done = k + 1;
+            break;
+        }
     }
     if !last_train.is_finite() {
         return Err(DeepError::Diverged {
-            step: schedule.steps,
+            step: done,
             loss: last_train,
         });
     }
-    log.step.push(schedule.steps);
+    log.step.push(done);
     log.loss.push(last_train);
     log.valid.push(last_train);
     log.lr.push(schedule.lr_final);
     Ok((model, log))
+}
+
+/// A stopping check for [`train_sharded`]: consulted after every `every` steps.
+pub struct StopCheck<'a, M> {
+    /// Steps between checks (≥ 1).
+    pub every: usize,
+    /// `stop(model, steps_done)`: `true` ends training.
+    pub stop: &'a mut dyn FnMut(&M, usize) -> bool,
 }
 
 /// Replaces every parameter by a new autodiff leaf with the same value, id and `require_grad`.

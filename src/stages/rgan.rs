@@ -159,7 +159,7 @@ impl Stage for RganTrain {
         "rgan_train"
     }
     fn version(&self) -> u32 {
-        6
+        7
     }
     fn about(&self) -> &'static str {
         "Reinforced-GAN equilibrium solver (N agents, burn f64 on the chosen device): trains and stores both networks"
