@@ -235,3 +235,35 @@ fn rgan_train_stores_both_networks_and_eval_reloads_them() {
     assert_eq!(o.status.code(), Some(2));
     assert!(common::text(&o.stderr).contains("drift identity holds only"));
 }
+
+#[test]
+fn the_accuracy_table_compares_a_trained_pair_with_the_exact_truth() {
+    let p = Project::new();
+    // A tiny q = 2 economy: the table's plumbing (which scalar goes where), not the accuracy.
+    let economy = "{gamma: [1.0, 2.0], xi: [3.0, -3.0], q: 2, horizon: 0.4}";
+    let f = p.write(
+        "acc.yaml",
+        &format!(
+            "seed: 3\nstages:\n  truth:\n    kind: nagent_riccati\n    seed: 7\n    with: {{economy: {economy}, steps: 10, test_paths: 50}}\n  train:\n    kind: rgan_train\n    with: {{economy: {economy}, steps: 10, width: 8, depth: 2, rounds: 2, phase_steps: [3], batch: 16, test_paths: 32}}\n  eval:\n    kind: rgan_eval\n    seed: 7\n    needs: train\n    with: {{test_paths: 50}}\n  acc:\n    kind: rgan_accuracy\n    needs: [truth, eval, train]\n    with: {{rows: [{{label: two, truth: truth, eval: eval, train: train}}], tolerance: 1e9}}\n"
+        ),
+    );
+    p.ok(&["run", f.to_str().unwrap(), "--no-progress"]);
+    let (truth, eval, acc) = (p.record("truth"), p.record("eval"), p.record("acc"));
+    let s = |r: &serde_json::Value, k: &str| r["scalars"][k].as_f64().unwrap();
+    let err = s(&eval, "discount") / s(&truth, "discount_exact") - 1.0;
+    assert!(err.is_finite());
+    assert_eq!(
+        s(&acc, "worst_discount_err"),
+        err.abs(),
+        "{}",
+        acc["scalars"]
+    );
+    assert_eq!(s(&acc, "max_clearing"), s(&eval, "clearing"));
+    assert_eq!(s(&acc, "max_terminal"), s(&eval, "terminal"));
+    assert_eq!(
+        s(&acc, "all_within"),
+        1.0,
+        "a tolerance of 1e9 admits any error"
+    );
+    assert!(acc["tables"].get("accuracy").is_some(), "{}", acc["tables"]);
+}

@@ -251,10 +251,16 @@ pub fn ground_truth_on(e: &Economy, steps: usize, grid: SigmaGrid) -> Result<Gro
 /// γ̄s Σₖ(σₖ² − α²)Δt. (E φⁿ_k = φ̄ⁿ₀ because the feedback is linear in φ − φ̄₀ and W, and
 /// E W = 0, so E μ_k = γ̄sσₖ²; E Σσₖ ΔW_k = 0; hence E S₀ = βT − γ̄sΣσₖ²Δt.)
 pub fn exact_discount(e: &Economy, g: &GroundTruth) -> f64 {
-    let k = g.t.len() - 1;
-    let dt = e.horizon / k as f64;
+    sigma_discount(e, &g.sigma[..g.t.len() - 1])
+}
+
+/// The discount γ̄s Σₖ(σₖ² − α²)Δt that volatilities `sigma` (σ_k, k = 0..K−1, on the Euler grid
+/// Δt = T/K) imply when E μ_k = γ̄sσ_k²: the truth's [`exact_discount`], or what a learned σ
+/// alone implies.
+pub fn sigma_discount(e: &Economy, sigma: &[f64]) -> f64 {
+    let dt = e.horizon / sigma.len().max(1) as f64;
     let a2 = e.alpha * e.alpha;
-    e.gamma_bar() * e.s * g.sigma[..k].iter().map(|s| (s * s - a2) * dt).sum::<f64>()
+    e.gamma_bar() * e.s * sigma.iter().map(|s| (s * s - a2) * dt).sum::<f64>()
 }
 
 /// The continuous-time discount γ̄s∫₀ᵀ(σ_t² − α²)dt (Simpson's rule on `steps`, even, intervals

@@ -5,6 +5,8 @@
 //! the same test paths) and optionally the `rgan_train` stage (its Adam steps and `phases`
 //! table).
 
+use super::nagent::parse_economy;
+use crate::finance::nagent::{Economy, sigma_discount};
 use crate::report::figures::{Series, line_chart};
 use crate::stage::{
     Inputs, Outputs, ParamError, ParamKind as K, ParamSpec, Params, Stage, StageCtx, Upstream,
@@ -92,68 +94,30 @@ fn upstream<'a>(inputs: &'a Inputs, stage: &str, kind: &str) -> Result<&'a Upstr
     Ok(u)
 }
 
-/// The economy's numbers the table shows: N, γ_max/γ_min, max|ξ|, λ.
-fn economy_summary(u: &Upstream) -> (i64, f64, f64, f64) {
-    let e = u.params.get("economy");
-    let list = |k: &str| -> Vec<f64> {
-        e.and_then(|e| e.get(k))
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_f64).collect())
-            .unwrap_or_default()
-    };
-    let (g, xi) = (list("gamma"), list("xi"));
-    let gmax = g.iter().copied().fold(f64::NAN, f64::max);
-    let gmin = g.iter().copied().fold(f64::NAN, f64::min);
-    let lambda = e
-        .and_then(|e| e.get("lambda"))
-        .and_then(Value::as_f64)
-        .unwrap_or(1e-2);
-    (
-        g.len() as i64,
-        gmax / gmin,
-        xi.iter().map(|x| x.abs()).fold(0.0, f64::max),
-        lambda,
-    )
-}
-
-/// The discount the R-GAN's learned σ_k alone implies, γ̄sΣ(σ_k² − α²)Δt (the truth's exact
-/// formula; its gap to the learned discount is what the drift and S₀ add).
-fn sigma_implied_discount(t: &Upstream, truth: &str, ev: &Upstream, eval: &str) -> Result<f64> {
-    let e = t
+/// The economy of the truth stage `t` (named `truth`), as its `economy` parameter gives it.
+fn economy_of(t: &Upstream, truth: &str) -> Result<Economy> {
+    let v = t
         .params
         .get("economy")
-        .ok_or_else(|| anyhow!("'{truth}' has no economy parameter"))
-        .and_then(|v| {
-            super::nagent::parse_economy(v).map_err(|err| anyhow!("'{truth}': economy: {err}"))
-        })?;
-    let paths = ev
+        .ok_or_else(|| anyhow!("'{truth}' has no economy parameter"))?;
+    parse_economy(v).map_err(|err| anyhow!("'{truth}': economy: {err}"))
+}
+
+/// The σ_k column of stage `name`'s `paths` table.
+fn sigma_path(u: &Upstream, name: &str) -> Result<Vec<f64>> {
+    let paths = u
         .outputs
         .tables
         .get("paths")
-        .ok_or_else(|| anyhow!("'{eval}' has no paths table"))?;
-    let sigma = f64_column(paths, "sigma")?;
-    let dt = e.horizon / sigma.len().max(1) as f64;
-    let a2 = e.alpha * e.alpha;
-    Ok(e.gamma_bar() * e.s * sigma.iter().map(|s| (s * s - a2) * dt).sum::<f64>())
+        .ok_or_else(|| anyhow!("'{name}' has no paths table"))?;
+    f64_column(paths, "sigma")
 }
 
 /// How a uniform relative error ε of σ moves the discount: δD/D ≈ ε·2Σσ_k²/Σ(σ_k² − α²) on
-/// the truth's σ (α from its economy).
-fn sigma_amplification(t: &Upstream, truth: &str) -> Result<f64> {
-    let alpha = t
-        .params
-        .get("economy")
-        .and_then(|e| e.get("alpha"))
-        .and_then(Value::as_f64)
-        .unwrap_or(1.0);
-    let paths = t
-        .outputs
-        .tables
-        .get("paths")
-        .ok_or_else(|| anyhow!("'{truth}' has no paths table"))?;
-    let sigma = f64_column(paths, "sigma")?;
+/// the truth's σ.
+fn sigma_amplification(e: &Economy, sigma: &[f64]) -> f64 {
     let sq: f64 = sigma.iter().map(|s| s * s).sum();
-    Ok(2.0 * sq / (sq - alpha * alpha * sigma.len() as f64))
+    2.0 * sq / (sq - e.alpha * e.alpha * sigma.len() as f64)
 }
 
 /// Relative error a/b − 1.
@@ -210,7 +174,8 @@ impl Stage for RganAccuracy {
     fn run(&self, _ctx: &StageCtx, p: &Params, inputs: &Inputs) -> Result<Outputs> {
         let rows = rows(p, &["eval"]).map_err(|e| anyhow!("{}: {}", e.param, e.message))?;
         let tol = p.f64("tolerance")?;
-        let mut c: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+        // The columns in the order they are pushed.
+        let mut c: Vec<(&str, Vec<f64>)> = Vec::new();
         let (mut labels, mut agents, mut within) = (Vec::new(), Vec::new(), Vec::new());
         for r in &rows {
             let t = upstream(inputs, &r.truth, "nagent_riccati")?;
@@ -218,24 +183,36 @@ impl Stage for RganAccuracy {
             let ev = upstream(inputs, eval, "rgan_eval")?;
             let ts = |n: &str| scalar(t, &r.truth, n);
             let es = |n: &str| scalar(ev, eval, n);
-            let (n, spread, xi_max, lambda) = economy_summary(t);
+            let e = economy_of(t, &r.truth)?;
             let truth = ts("discount_exact")?;
             let disc = es("discount")?;
             let err = rel(disc, truth);
-            let mut push = |k: &'static str, v: f64| c.entry(k).or_default().push(v);
-            push("gamma_spread", spread);
-            push("xi_max", xi_max);
-            push("lambda", lambda);
+            let mut push = |k: &'static str, v: f64| match c.iter_mut().find(|(n, _)| *n == k) {
+                Some((_, col)) => col.push(v),
+                None => c.push((k, vec![v])),
+            };
+            let (gmax, gmin) = e
+                .gamma
+                .iter()
+                .fold((f64::NAN, f64::NAN), |(hi, lo), &g| (hi.max(g), lo.min(g)));
+            push("gamma_spread", gmax / gmin);
+            push("xi_max", e.xi.iter().map(|x| x.abs()).fold(0.0, f64::max));
+            push("lambda", e.lambda);
             push("discount_truth", truth);
             push("euler_bias", rel(truth, ts("discount_limit")?));
-            push("sigma_amplification", sigma_amplification(t, &r.truth)?);
+            push(
+                "sigma_amplification",
+                sigma_amplification(&e, &sigma_path(t, &r.truth)?),
+            );
             push("discount_rgan", disc);
             push("discount_err", err);
             push("discount_err_se", es("discount_se")? / truth.abs());
             push("discount_paths_err", rel(es("discount_paths")?, truth));
+            // What the learned σ_k alone implies: its gap to the learned discount is what the
+            // drift and S₀ add.
             push(
                 "discount_sigma_err",
-                rel(sigma_implied_discount(t, &r.truth, ev, eval)?, truth),
+                rel(sigma_discount(&e, &sigma_path(ev, eval)?), truth),
             );
             push("sigma0_err", rel(es("sigma0")?, ts("sigma0")?));
             push("mu0_err", rel(es("mu0")?, ts("mu0")?));
@@ -253,40 +230,21 @@ impl Stage for RganAccuracy {
             };
             push("adam_steps", steps);
             labels.push(r.label.clone());
-            agents.push(n);
+            agents.push(e.agents() as i64);
             within.push(err.abs() <= tol);
         }
         let max_abs = |k: &str| {
-            c.get(k)
-                .map_or(f64::NAN, |v| v.iter().map(|x| x.abs()).fold(0.0, f64::max))
+            c.iter().find(|(n, _)| *n == k).map_or(f64::NAN, |(_, v)| {
+                v.iter().map(|x| x.abs()).fold(0.0, f64::max)
+            })
         };
         let worst = max_abs("discount_err");
         let (max_clear, max_term) = (max_abs("clearing"), max_abs("terminal"));
         let mut table = TableBuilder::new()
             .str("economy", &labels)
             .i64("agents", agents);
-        for k in [
-            "gamma_spread",
-            "xi_max",
-            "lambda",
-            "discount_truth",
-            "euler_bias",
-            "sigma_amplification",
-            "discount_rgan",
-            "discount_err",
-            "discount_err_se",
-            "discount_paths_err",
-            "discount_sigma_err",
-            "sigma0_err",
-            "mu0_err",
-            "sigma_integral_err",
-            "clearing",
-            "clearing_se",
-            "terminal",
-            "terminal_se",
-            "adam_steps",
-        ] {
-            table = table.f64(k, c.remove(k).unwrap_or_default());
+        for (k, col) in c {
+            table = table.f64(k, col);
         }
         let all_within = within.iter().all(|&w| w);
         Ok(Outputs::new()
